@@ -1,0 +1,35 @@
+{#- One row per day between two date expressions, inclusive, in a column named `name`. -#}
+{% macro date_spine(start_date, end_date, name) -%}
+    {{ return(adapter.dispatch('date_spine', 'lakehouse')(start_date, end_date, name)) }}
+{%- endmacro %}
+
+{% macro default__date_spine(start_date, end_date, name) -%}
+    select cast(range as date) as {{ name }}
+    from range(
+        cast({{ start_date }} as timestamp),
+        cast({{ end_date }} as timestamp) + interval 1 day,
+        interval 1 day
+    )
+{%- endmacro %}
+
+{#- The calendar attributes of a date (ISO week and day of week, Monday = 1). -#}
+{% macro calendar_columns(day) -%}
+    {{ return(adapter.dispatch('calendar_columns', 'lakehouse')(day)) }}
+{%- endmacro %}
+
+{% macro default__calendar_columns(day) -%}
+    cast(extract(year from {{ day }}) as integer) as year,
+    cast(extract(quarter from {{ day }}) as integer) as quarter,
+    cast(extract(month from {{ day }}) as integer) as month,
+    strftime({{ day }}, '%B') as month_name,
+    strftime({{ day }}, '%Y-%m') as year_month,
+    cast(date_trunc('month', {{ day }}) as date) as month_start_date,
+    cast(extract(isoyear from {{ day }}) as integer) as iso_year,
+    cast(extract(week from {{ day }}) as integer) as iso_week,
+    cast(extract(isoyear from {{ day }}) as varchar)
+    || '-W' || lpad(cast(extract(week from {{ day }}) as varchar), 2, '0') as iso_year_week,
+    cast(extract(isodow from {{ day }}) as integer) as iso_day_of_week,
+    strftime({{ day }}, '%A') as day_name,
+    cast(date_trunc('week', {{ day }}) as date) as week_start_date,
+    extract(isodow from {{ day }}) in (6, 7) as is_weekend
+{%- endmacro %}

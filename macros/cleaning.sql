@@ -1,0 +1,101 @@
+{#-
+    Text cleaning shared by the staging models (SPEC §3). Engine-specific pieces go through
+    adapter.dispatch so that another engine needs only its own implementation of each macro.
+-#}
+
+{#- Trimmed text, or null for blanks and the null tokens of SPEC §3. -#}
+{% macro clean_text(column) -%}
+    {{ return(adapter.dispatch('clean_text', 'lakehouse')(column)) }}
+{%- endmacro %}
+
+{% macro default__clean_text(column) -%}
+    case
+        when lower(regexp_replace({{ column }}, '^\s+|\s+$', '', 'g'))
+            in ('', 'null', 'none', 'nan', 'n/a', 'na', '#n/a', '<na>') then null
+        else regexp_replace({{ column }}, '^\s+|\s+$', '', 'g')
+    end
+{%- endmacro %}
+
+{#- True when the whole text matches a regular expression. -#}
+{% macro matches(column, pattern) -%}
+    {{ return(adapter.dispatch('matches', 'lakehouse')(column, pattern)) }}
+{%- endmacro %}
+
+{% macro default__matches(column, pattern) -%}
+    regexp_full_match({{ column }}, '{{ pattern }}')
+{%- endmacro %}
+
+{#- A positive integer id from digits only (at most 18), else null. -#}
+{% macro parse_id(column) -%}
+    case
+        when {{ lakehouse.matches(column, '[0-9]{1,18}') }} and cast({{ column }} as bigint) >= 1
+            then cast({{ column }} as bigint)
+    end
+{%- endmacro %}
+
+{#- A date from the accepted layouts (SPEC §3), else null (impossible dates included). -#}
+{% macro parse_date(column) -%}
+    {{ return(adapter.dispatch('parse_date', 'lakehouse')(column)) }}
+{%- endmacro %}
+
+{% macro default__parse_date(column) -%}
+    case
+        when {{ lakehouse.matches(column, '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
+            then cast(try_strptime({{ column }}, '%Y-%m-%d') as date)
+        when {{ lakehouse.matches(column, '[0-9]{4}/[0-9]{2}/[0-9]{2}') }}
+            then cast(try_strptime({{ column }}, '%Y/%m/%d') as date)
+        when {{ lakehouse.matches(column, '[0-9]{2}/[0-9]{2}/[0-9]{4}') }}
+            then cast(try_strptime({{ column }}, '%d/%m/%Y') as date)
+        when {{ lakehouse.matches(column, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}') }}
+            then cast(try_strptime({{ column }}, '%Y-%m-%dT%H:%M:%S') as date)
+    end
+{%- endmacro %}
+
+{#- A plain decimal (no exponent, no thousands separator) as DECIMAL(18,2), else null. -#}
+{% macro parse_money(column) -%}
+    case
+        when {{ lakehouse.matches(column, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') }}
+            then {{ lakehouse.try_decimal(column) }}
+    end
+{%- endmacro %}
+
+{% macro try_decimal(column) -%}
+    {{ return(adapter.dispatch('try_decimal', 'lakehouse')(column)) }}
+{%- endmacro %}
+
+{% macro default__try_decimal(column) -%}
+    try_cast({{ column }} as decimal(18, 2))
+{%- endmacro %}
+
+{#- An integer quantity: digits with an optional sign and an all-zero fraction ('2.0' is 2). -#}
+{% macro parse_quantity(column) -%}
+    case
+        when {{ lakehouse.matches(column, '[+-]?[0-9]{1,18}([.]0+)?') }}
+            then cast(regexp_replace({{ column }}, '[.]0+$', '') as bigint)
+    end
+{%- endmacro %}
+
+{#- Lower-cased e-mail when it is valid, else null. -#}
+{% macro valid_email(column) -%}
+    case
+        when {{ lakehouse.matches('lower(' ~ column ~ ')', '[a-z0-9._%+-]+@[a-z0-9.-]+[.][a-z]{2,}') }}
+            then lower({{ column }})
+    end
+{%- endmacro %}
+
+{#- Mask an e-mail for gold: first character, ***, then the domain (j***@example.com). -#}
+{% macro mask_email(column) -%}
+    case
+        when {{ column }} is not null
+            then {{ dbt.concat(["left(" ~ column ~ ", 1)", "'***@'", "split_part(" ~ column ~ ", '@', 2)"]) }}
+    end
+{%- endmacro %}
+
+{#- Comma-joined codes of the true flags, in the given order (null when none is true). -#}
+{% macro join_flags(pairs) -%}
+    nullif(concat_ws(','
+        {%- for flag, code in pairs %},
+        case when {{ flag }} then '{{ code }}' end
+        {%- endfor %}
+    ), '')
+{%- endmacro %}

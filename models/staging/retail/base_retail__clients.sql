@@ -1,0 +1,125 @@
+-- Every bronze client line with its cleaned values and the outcome of each SPEC §3 rule.
+-- stg_retail__clients keeps the survivors, stg_retail__clients_quarantine the rest.
+
+with
+
+source as (
+
+    select * from {{ source('retail', 'clients') }}
+
+),
+
+countries as (
+
+    select * from {{ ref('countries') }}
+
+),
+
+country_aliases as (
+
+    select * from {{ ref('country_aliases') }}
+
+),
+
+cleaned as (
+
+    select
+        _source_file,
+        _ingested_at,
+        _row_number,
+        _malformed_error,
+        _raw_line,
+        id_client,
+        name,
+        email,
+        subscription_date,
+        country,
+        {{ lakehouse.clean_text('id_client') }} as id_client_text,
+        {{ lakehouse.clean_text('name') }} as name_text,
+        {{ lakehouse.clean_text('email') }} as email_text,
+        {{ lakehouse.clean_text('subscription_date') }} as subscription_date_text,
+        lower(regexp_replace({{ lakehouse.clean_text('country') }}, '\s+', ' ', 'g'))
+            as country_key
+    from source
+
+),
+
+typed as (
+
+    select
+        cleaned.*,
+        {{ lakehouse.parse_id('id_client_text') }} as client_id,
+        {{ lakehouse.parse_date('subscription_date_text') }} as parsed_subscription_date,
+        {{ lakehouse.valid_email('email_text') }} as valid_email,
+        coalesce(countries.country, country_aliases.country) as canonical_country
+    from cleaned
+    left join countries
+        on cleaned.country_key = lower(countries.country)
+    left join country_aliases
+        on cleaned.country_key = lower(country_aliases.alias)
+
+),
+
+rules as (
+
+    select
+        typed.*,
+        _malformed_error is not null as is_malformed_line,
+        _malformed_error is null and client_id is null as is_invalid_client_id,
+        _malformed_error is null and parsed_subscription_date is null
+            as is_invalid_subscription_date
+    from typed
+
+),
+
+ranked as (
+
+    -- Survivor per id: newest batch, then first line in the file, among rows passing rules 1-3.
+    select
+        rules.*,
+        case
+            when not (is_malformed_line or is_invalid_client_id or is_invalid_subscription_date)
+                then row_number() over (
+                    partition by
+                        client_id,
+                        is_malformed_line or is_invalid_client_id or is_invalid_subscription_date
+                    order by _ingested_at desc, _source_file desc, _row_number asc
+                )
+        end as copy_rank
+    from rules
+
+),
+
+survivor_ids as (
+
+    select distinct client_id from ranked where copy_rank = 1
+
+),
+
+final as (
+
+    select
+        ranked.*,
+        copy_rank > 1 as is_duplicate_client,
+        survivor_ids.client_id is not null and coalesce(copy_rank, 0) != 1 as has_survivor_copy,
+        case
+            when is_malformed_line then 'malformed_line'
+            when is_invalid_client_id then 'invalid_client_id'
+            when is_invalid_subscription_date then 'invalid_subscription_date'
+            when copy_rank > 1 then 'duplicate_client'
+        end as reject_reason
+    from ranked
+    left join survivor_ids
+        on ranked.client_id = survivor_ids.client_id
+
+)
+
+select
+    *,
+    {{ lakehouse.join_flags([
+        ('is_malformed_line', 'malformed_line'),
+        ('is_invalid_client_id', 'invalid_client_id'),
+        ('is_invalid_subscription_date', 'invalid_subscription_date'),
+        ('has_survivor_copy', 'duplicate_client'),
+    ]) }} as reject_reasons
+from final

@@ -1,0 +1,161 @@
+-- Every bronze purchase line with its cleaned values and the outcome of each SPEC §3 rule.
+-- The orphan rule looks up the silver clients: the one cross-entity reference staging allows.
+
+with
+
+source as (
+
+    select * from {{ source('retail', 'purchases') }}
+
+),
+
+products as (
+
+    select * from {{ ref('products') }}
+
+),
+
+clients as (
+
+    select client_id from {{ ref('stg_retail__clients') }}
+
+),
+
+cleaned as (
+
+    select
+        _source_file,
+        _ingested_at,
+        _row_number,
+        _malformed_error,
+        _raw_line,
+        id_purchase,
+        id_client,
+        product,
+        price,
+        quantity,
+        purchase_date,
+        total,
+        {{ lakehouse.clean_text('id_purchase') }} as id_purchase_text,
+        {{ lakehouse.clean_text('id_client') }} as id_client_text,
+        {{ lakehouse.clean_text('product') }} as product_text,
+        {{ lakehouse.clean_text('price') }} as price_text,
+        {{ lakehouse.clean_text('quantity') }} as quantity_text,
+        {{ lakehouse.clean_text('purchase_date') }} as purchase_date_text,
+        {{ lakehouse.clean_text('total') }} as total_text
+    from source
+
+),
+
+typed as (
+
+    select
+        cleaned.*,
+        {{ lakehouse.parse_id('id_purchase_text') }} as purchase_id,
+        {{ lakehouse.parse_id('id_client_text') }} as client_id,
+        products.product as canonical_product,
+        {{ lakehouse.parse_money('price_text') }} as parsed_price,
+        {{ lakehouse.parse_quantity('quantity_text') }} as parsed_quantity,
+        {{ lakehouse.parse_date('purchase_date_text') }} as parsed_purchase_date,
+        {{ lakehouse.parse_money('total_text') }} as parsed_total
+    from cleaned
+    left join products
+        on lower(cleaned.product_text) = lower(products.product)
+
+),
+
+rules as (
+
+    select
+        typed.*,
+        _malformed_error is not null as is_malformed_line,
+        _malformed_error is null and purchase_id is null as is_invalid_purchase_id,
+        _malformed_error is null and client_id is null as is_invalid_client_id,
+        _malformed_error is null and canonical_product is null as is_unknown_product,
+        _malformed_error is null and (parsed_price is null or parsed_price < 0)
+            as is_invalid_price,
+        _malformed_error is null and (parsed_quantity is null or parsed_quantity < 1)
+            as is_invalid_quantity,
+        _malformed_error is null and parsed_purchase_date is null as is_invalid_purchase_date,
+        coalesce(parsed_purchase_date > {{ lakehouse.as_of_date() }}, false)
+            as is_future_purchase_date,
+        _malformed_error is null and client_id is not null
+        and client_id not in (select client_id from clients) as is_orphan_purchase
+    from typed
+
+),
+
+passing as (
+
+    select
+        rules.*,
+        not (
+            is_malformed_line or is_invalid_purchase_id or is_invalid_client_id
+            or is_unknown_product or is_invalid_price or is_invalid_quantity
+            or is_invalid_purchase_date or is_future_purchase_date or is_orphan_purchase
+        ) as passes_row_rules
+    from rules
+
+),
+
+ranked as (
+
+    -- Survivor per id: oldest batch, then first line in the file, among rows passing rules 1-9.
+    select
+        passing.*,
+        case
+            when passes_row_rules
+                then row_number() over (
+                    partition by purchase_id, passes_row_rules
+                    order by _ingested_at asc, _source_file asc, _row_number asc
+                )
+        end as copy_rank
+    from passing
+
+),
+
+survivor_ids as (
+
+    select distinct purchase_id from ranked where copy_rank = 1
+
+),
+
+final as (
+
+    select
+        ranked.*,
+        survivor_ids.purchase_id is not null and coalesce(copy_rank, 0) != 1
+            as has_survivor_copy,
+        case
+            when is_malformed_line then 'malformed_line'
+            when is_invalid_purchase_id then 'invalid_purchase_id'
+            when is_invalid_client_id then 'invalid_client_id'
+            when is_unknown_product then 'unknown_product'
+            when is_invalid_price then 'invalid_price'
+            when is_invalid_quantity then 'invalid_quantity'
+            when is_invalid_purchase_date then 'invalid_purchase_date'
+            when is_future_purchase_date then 'future_purchase_date'
+            when is_orphan_purchase then 'orphan_purchase'
+            when copy_rank > 1 then 'duplicate_purchase'
+        end as reject_reason
+    from ranked
+    left join survivor_ids
+        on ranked.purchase_id = survivor_ids.purchase_id
+
+)
+
+select
+    *,
+    {{ lakehouse.join_flags([
+        ('is_malformed_line', 'malformed_line'),
+        ('is_invalid_purchase_id', 'invalid_purchase_id'),
+        ('is_invalid_client_id', 'invalid_client_id'),
+        ('is_unknown_product', 'unknown_product'),
+        ('is_invalid_price', 'invalid_price'),
+        ('is_invalid_quantity', 'invalid_quantity'),
+        ('is_invalid_purchase_date', 'invalid_purchase_date'),
+        ('is_future_purchase_date', 'future_purchase_date'),
+        ('is_orphan_purchase', 'orphan_purchase'),
+        ('has_survivor_copy', 'duplicate_purchase'),
+    ]) }} as reject_reasons
+from final

@@ -1,0 +1,49 @@
+-- Silver purchases: one row per purchase_id, the oldest valid copy, total checked (SPEC §3).
+
+with
+
+base as (
+
+    select * from {{ ref('base_retail__purchases') }}
+
+),
+
+survivors as (
+
+    select * from base where reject_reason is null
+
+),
+
+priced as (
+
+    select
+        *,
+        cast(round(parsed_price * parsed_quantity, 2) as decimal(18, 2)) as computed_total
+    from survivors
+
+),
+
+final as (
+
+    select
+        purchase_id,
+        client_id,
+        canonical_product as product,
+        parsed_price as price,
+        parsed_quantity as quantity,
+        parsed_purchase_date as purchase_date,
+        case
+            when parsed_total is null or abs(parsed_total - computed_total) > 0.01
+                then computed_total
+            else parsed_total
+        end as total,
+        parsed_total is null or abs(parsed_total - computed_total) > 0.01
+            as is_total_recalculated,
+        _source_file,
+        _ingested_at,
+        _row_number
+    from priced
+
+)
+
+select * from final

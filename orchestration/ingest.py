@@ -1,0 +1,415 @@
+"""Ingestion: landing area (`sources`) → immutable bronze (SPEC §2).
+
+Each accepted file lands twice in bronze, both immutable and named by its content hash:
+- the raw CSV, byte for byte (`bronze/<entity>/ingest_date=…/<entity>__<ts>__<sha12>.csv`);
+- its line-split twin (`bronze/_parsed/<same path>.parquet`): one row per physical line, every
+  column as text in canonical order, with `_source_file`, `_ingested_at`, `_row_number`, and for a
+  structurally broken line `_malformed_error` and `_raw_line` instead of fields.
+
+Splitting lines here, once, is what lets silver keep every broken line with its line number
+(DuckDB's CSV rejects tables are per connection and invisible to other models) and gives every
+engine the same input. A record is one physical line: a quote may protect a comma, never a newline.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from orchestration.layout import BRONZE_NAME, ENTITIES, PARSED_PREFIX, bronze_key, parsed_key
+from orchestration.storage import Lake
+
+CHUNK_BYTES = 64 * 1024 * 1024
+_MARKER = "\ufffd"
+_BAD_OFFSETS: list[int] = []
+
+
+def _mark_invalid(exc: UnicodeDecodeError) -> tuple[str, int]:
+    """Codec error handler: remember where invalid bytes are, keep decoding at C speed."""
+    _BAD_OFFSETS.append(exc.start)
+    return _MARKER, exc.end
+
+
+codecs.register_error("lakehouse_mark_invalid", _mark_invalid)
+
+
+class RefusedFile(Exception):
+    """A file that cannot land in bronze at all (SPEC §2); the message says why."""
+
+
+@dataclass
+class Landed:
+    source: str
+    entity: str
+    bronze_key: str
+    rows: int
+    malformed: int
+
+
+@dataclass
+class IngestReport:
+    landed: list[Landed] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "landed": [vars(item) for item in self.landed],
+            "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
+            "refused": [{"file": f, "reason": r} for f, r in self.refused],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# --- file checks ---------------------------------------------------------------------------
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(8 * 1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def classify(path: Path, name: str) -> tuple[str, list[str]]:
+    """Return (entity, header columns as written) or raise RefusedFile naming the problem."""
+    with open(path, "rb") as handle:
+        head = handle.read(64 * 1024)
+    if not head:
+        raise RefusedFile(f"{name}: empty file (0 bytes)")
+    if head.startswith(b"\x1f\x8b"):
+        raise RefusedFile(f"{name}: gzip-compressed, not a CSV text file; decompress it first")
+    if head.startswith(b"PK\x03\x04"):
+        raise RefusedFile(f"{name}: a zip archive, not a CSV text file; extract it first")
+    if b"\x00" in head:
+        raise RefusedFile(f"{name}: binary content (NUL bytes), not a CSV text file")
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    if first.startswith(codecs.BOM_UTF8):
+        first = first[len(codecs.BOM_UTF8) :]
+    try:
+        header_text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RefusedFile(f"{name}: the header line is not UTF-8 text") from None
+    columns = [c.strip().strip('"').strip().lower() for c in header_text.split(",")]
+    for entity, expected in ENTITIES.items():
+        if sorted(columns) == sorted(expected):
+            if len(head.split(b"\n", 1)) < 2 or not head.split(b"\n", 1)[1].strip():
+                raise RefusedFile(f"{name}: header only, no data rows")
+            return entity, columns
+    best = min(ENTITIES, key=lambda e: len(set(ENTITIES[e]) ^ set(columns)))
+    missing = [c for c in ENTITIES[best] if c not in columns]
+    extra = [c for c in columns if c not in ENTITIES[best]]
+    details = "; ".join(
+        part
+        for part in (
+            f"missing {', '.join(missing)}" if missing else "",
+            f"unexpected {', '.join(extra)}" if extra else "",
+        )
+        if part
+    )
+    raise RefusedFile(
+        f"{name}: wrong header {header_text[:200]!r} — expected the columns of {best} "
+        f"({', '.join(ENTITIES[best])}): {details or 'duplicated columns'}"
+    )
+
+
+# --- line splitting ------------------------------------------------------------------------
+
+
+def _decode(chunk: bytes) -> tuple[list[str], set[int]]:
+    """Decode a chunk of whole lines; return the lines and the indexes of lines with bad bytes."""
+    _BAD_OFFSETS.clear()
+    text = chunk.decode("utf-8", errors="lakehouse_mark_invalid")
+    bad_lines = {chunk.count(b"\n", 0, offset) for offset in _BAD_OFFSETS}
+    return text.split("\n"), bad_lines
+
+
+def _iter_chunks(path: Path, skip_header: bool = True) -> Iterator[tuple[int, bytes]]:
+    """Yield (line number of the chunk's first line, bytes of whole lines)."""
+    with open(path, "rb") as handle:
+        line_number = 1
+        carry = b""
+        if skip_header:
+            handle.readline()
+            line_number = 2
+        while True:
+            block = handle.read(CHUNK_BYTES)
+            if not block:
+                if carry:
+                    yield line_number, carry
+                return
+            block = carry + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                carry = block
+                continue
+            whole, carry = block[:cut], block[cut + 1 :]
+            yield line_number, whole
+            line_number += whole.count(b"\n") + 1
+
+
+def _split_quoted(line: str, width: int) -> tuple[list[str] | None, str | None]:
+    try:
+        rows = list(csv.reader([line], strict=True))
+    except csv.Error as exc:
+        return None, f"bad quoting ({exc})"
+    fields = rows[0] if rows else []
+    if len(fields) != width:
+        return None, f"expected {width} fields, found {len(fields)}"
+    return fields, None
+
+
+def split_lines(
+    chunk: bytes, first_line: int, header: list[str], entity: str, source_file: str,
+    ingested_at: datetime,
+) -> pa.Table:
+    """Split a chunk of CSV lines into the parsed-twin table (vectorized with Arrow)."""
+    columns = ENTITIES[entity]
+    width = len(header)
+    lines, bad = _decode(chunk)
+    numbers = pa.array(range(first_line, first_line + len(lines)), pa.int64())
+    text = pc.replace_substring_regex(pa.array(lines, pa.string()), r"\r$", "")
+    keep = pc.not_equal(pc.utf8_length(text), 0)  # blank lines are not rows
+
+    raw_bytes = chunk.split(b"\n") if bad else None
+    good_plain = pc.and_(keep, pc.invert(pc.match_substring(text, '"')))
+    if bad:
+        bad_mask = pa.array([i in bad for i in range(len(lines))])
+        good_plain = pc.and_(good_plain, pc.invert(bad_mask))
+    parts = pc.split_pattern(text, ",")
+    lengths = pc.list_value_length(parts)
+    plain_ok = pc.and_(good_plain, pc.equal(lengths, width))
+
+    # Rows that are not plain need Python: quoted fields, invalid bytes, wrong field counts.
+    fields: dict[int, list[str]] = {}
+    errors: dict[int, tuple[str, str]] = {}
+    needs_look = pc.and_(keep, pc.invert(plain_ok))
+    for index in pc.indices_nonzero(needs_look).to_pylist():
+        line = text[index].as_py()
+        if index in bad:
+            raw = raw_bytes[index].rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+            errors[index] = ("invalid UTF-8 bytes", raw)
+            continue
+        if '"' in line:
+            parsed, problem = _split_quoted(line, width)
+        else:
+            parsed, problem = None, f"expected {width} fields, found {lengths[index].as_py()}"
+        if parsed is None:
+            errors[index] = (problem, line)
+        else:
+            fields[index] = parsed
+
+    plain_idx = pc.indices_nonzero(plain_ok)
+    plain_parts = pc.take(parts, plain_idx)
+    out_numbers = [pc.take(numbers, plain_idx)]
+    out_cols: dict[str, list[pa.Array]] = {
+        name: [pc.list_element(plain_parts, header.index(name))] for name in columns
+    }
+    out_error: list[pa.Array] = [pa.nulls(len(plain_idx), pa.string())]
+    out_raw: list[pa.Array] = [pa.nulls(len(plain_idx), pa.string())]
+
+    extra = sorted(fields) + sorted(errors)
+    if extra:
+        out_numbers.append(pa.array([first_line + i for i in extra], pa.int64()))
+        for name in columns:
+            position = header.index(name)
+            out_cols[name].append(
+                pa.array(
+                    [fields[i][position] for i in sorted(fields)] + [None] * len(errors),
+                    pa.string(),
+                )
+            )
+        out_error.append(pa.array([None] * len(fields) + [errors[i][0] for i in sorted(errors)]))
+        out_raw.append(pa.array([None] * len(fields) + [errors[i][1] for i in sorted(errors)]))
+
+    def cat(arrays: list[pa.Array], kind: pa.DataType) -> pa.ChunkedArray:
+        return pa.chunked_array([a.cast(kind) for a in arrays], kind)
+
+    row_number = cat(out_numbers, pa.int64())
+    n = len(row_number)
+    table = pa.table(
+        {
+            "_source_file": pa.repeat(pa.scalar(source_file, pa.string()), n),
+            "_ingested_at": pa.repeat(pa.scalar(ingested_at, pa.timestamp("us")), n),
+            "_row_number": row_number,
+            **{name: cat(out_cols[name], pa.string()) for name in columns},
+            "_malformed_error": cat(out_error, pa.string()),
+            "_raw_line": cat(out_raw, pa.string()),
+        }
+    )
+    return table.take(pc.sort_indices(table["_row_number"]))
+
+
+PARSED_SCHEMA_META = {b"lakehouse": b"bronze parsed twin v1"}
+
+
+def parse_file(
+    path: Path, entity: str, header: list[str], source_file: str, ingested_at: datetime,
+    target: Path,
+) -> tuple[int, int]:
+    """Write the parsed twin of one CSV to `target`; return (rows, malformed rows)."""
+    rows = malformed = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for first_line, chunk in _iter_chunks(path):
+            table = split_lines(chunk, first_line, header, entity, source_file, ingested_at)
+            if writer is None:
+                schema = table.schema.with_metadata(PARSED_SCHEMA_META)
+                writer = pq.ParquetWriter(target, schema, compression="zstd")
+            writer.write_table(table.replace_schema_metadata(PARSED_SCHEMA_META))
+            rows += table.num_rows
+            malformed += table.num_rows - pc.sum(
+                pc.is_null(table["_malformed_error"])
+            ).as_py()
+        if writer is None:  # header only: still write an empty, well-typed twin
+            empty = split_lines(b"", 2, header, entity, source_file, ingested_at).slice(0, 0)
+            writer = pq.ParquetWriter(target, empty.schema.with_metadata(PARSED_SCHEMA_META))
+            writer.write_table(empty.replace_schema_metadata(PARSED_SCHEMA_META))
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows, malformed
+
+
+# --- the ingestion step ----------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def existing_hashes(lake: Lake) -> dict[str, str]:
+    """sha256[:12] → bronze key, for every CSV already landed."""
+    found: dict[str, str] = {}
+    for entity in ENTITIES:
+        for key in lake.list("bronze", f"{entity}/"):
+            match = BRONZE_NAME.match(key)
+            if match:
+                found.setdefault(match["sha"], key)
+    return found
+
+
+def remove_orphan_twins(lake: Lake) -> list[str]:
+    """Drop parsed twins whose raw CSV never landed (an ingest killed between the two writes).
+
+    The twin is written first and the raw CSV last, so a raw CSV in bronze always has its twin;
+    a twin alone is an unfinished landing, not data, and would otherwise be read twice.
+    """
+    raws = set()
+    for entity in ENTITIES:
+        raws.update(lake.list("bronze", f"{entity}/"))
+    removed = []
+    for key in lake.list("bronze", f"{PARSED_PREFIX}/"):
+        raw = key[len(PARSED_PREFIX) + 1 : -len(".parquet")] + ".csv"
+        if raw not in raws:
+            lake.delete_key("bronze", key)
+            removed.append(key)
+    return removed
+
+
+def csv_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Expand files and folders: `*.csv` files are taken, anything else is listed as skipped."""
+    taken: list[Path] = []
+    skipped: list[tuple[str, str]] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.is_file() and child.suffix.lower() == ".csv":
+                    taken.append(child)
+                elif child.is_file():
+                    skipped.append((str(child), "not a .csv file"))
+        elif path.is_file():
+            taken.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder to ingest")
+    return taken, skipped
+
+
+def upload_sources(lake: Lake, files: list[Path]) -> list[str]:
+    """Copy local files into the landing area; return their landing keys."""
+    keys = []
+    for path in files:
+        lake.upload_file("sources", path.name, path)
+        keys.append(path.name)
+    return keys
+
+
+def ingest_sources(
+    lake: Lake,
+    keys: list[str] | None = None,
+    local_copies: dict[str, Path] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> IngestReport:
+    """Land every landing-area file not yet in bronze (by content hash), in file-name order."""
+    started = time.monotonic()
+    report = IngestReport()
+    lake.ensure_layers()
+    remove_orphan_twins(lake)
+    known = existing_hashes(lake)
+    keys = sorted(keys if keys is not None else lake.list("sources"))
+    local_copies = local_copies or {}
+    with tempfile.TemporaryDirectory(prefix="lakehouse-ingest-") as tmp:
+        for key in keys:
+            name = key.rsplit("/", 1)[-1]
+            if not name.lower().endswith(".csv"):
+                report.skipped.append((key, "not a .csv file"))
+                continue
+            if progress:
+                progress(key)
+            path = local_copies.get(key)
+            if path is None:
+                path = Path(tmp) / "landing.csv"
+                lake.download_file("sources", key, path)
+            sha = sha256_of(path)
+            if sha[:12] in known:
+                report.skipped.append((key, f"already in bronze as {known[sha[:12]]}"))
+                continue
+            try:
+                entity, header = classify(path, key)
+            except RefusedFile as refusal:
+                report.refused.append((key, str(refusal)))
+                continue
+            landed_at = _now()
+            target_key = bronze_key(entity, landed_at, sha)
+            twin = Path(tmp) / "twin.parquet"
+            rows, malformed = parse_file(path, entity, header, target_key, landed_at, twin)
+            lake.upload_file("bronze", parsed_key(target_key), twin)
+            if lake.is_local or key not in local_copies:
+                lake.upload_file("bronze", target_key, path)
+            else:
+                lake.copy("sources", key, "bronze", target_key)
+            known[sha[:12]] = target_key
+            report.landed.append(Landed(key, entity, target_key, rows, malformed))
+            time.sleep(0.000002)  # distinct microsecond stamps keep batch order strict
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def ingest(
+    lake: Lake, paths: Iterable[Path] | None = None, progress: Callable[[str], None] | None = None
+) -> IngestReport:
+    """`lakehouse ingest`: upload the given files or folders (if any), then land the landing area."""
+    if paths is None:
+        return ingest_sources(lake, progress=progress)
+    files, skipped = csv_files(paths)
+    lake.ensure_layers()
+    keys = upload_sources(lake, files)
+    report = ingest_sources(
+        lake, keys=keys, local_copies=dict(zip(keys, files, strict=True)), progress=progress
+    )
+    report.skipped = skipped + report.skipped
+    return report

@@ -1,0 +1,131 @@
+"""One settings object for the whole project, read from the environment and an optional `.env`.
+
+Every variable is documented in `.env.example`. dbt reads the same values through the
+`orchestration.dbt_plugin` plugin, so the CLI, the flow, dbt and the dashboard always agree.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ("sources", "bronze", "silver", "gold")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- where the lake lives -------------------------------------------------------------
+    lake_dir: Path | None = Field(
+        default=None,
+        description="Absolute folder: every layer becomes <LAKE_DIR>/<layer>, no object store.",
+    )
+    state_dir: Path = Field(
+        default=PROJECT_ROOT / ".lakehouse",
+        alias="LAKEHOUSE_STATE_DIR",
+        description="Engine state: object-store data, generated credentials, warehouse.",
+    )
+
+    # --- S3 object store (embedded SeaweedFS by default, MinIO in compose) -----------------
+    s3_endpoint: str | None = Field(
+        default=None, description="http://host:port of a running S3 store; unset = embedded."
+    )
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str = "us-east-1"
+    bucket_sources: str = Field(default="sources", alias="S3_BUCKET_SOURCES")
+    bucket_bronze: str = Field(default="bronze", alias="S3_BUCKET_BRONZE")
+    bucket_silver: str = Field(default="silver", alias="S3_BUCKET_SILVER")
+    bucket_gold: str = Field(default="gold", alias="S3_BUCKET_GOLD")
+    objectstore_port: int = Field(default=8333, alias="OBJECTSTORE_PORT")
+
+    # --- engine ---------------------------------------------------------------------------
+    duckdb_memory_limit: str = Field(default="4GB", alias="DUCKDB_MEMORY_LIMIT")
+    duckdb_threads: int = Field(default=2, alias="DUCKDB_THREADS")
+
+    # --- pipeline -------------------------------------------------------------------------
+    export_keep_runs: int = Field(default=5, alias="EXPORT_KEEP_RUNS")
+    dbt_target: Literal["lake"] = Field(default="lake", alias="DBT_TARGET")
+
+    # --- dashboard ------------------------------------------------------------------------
+    dashboard_host: str = Field(default="127.0.0.1", alias="DASHBOARD_HOST")
+    dashboard_port: int = Field(default=8501, alias="DASHBOARD_PORT")
+
+    @field_validator("lake_dir", "state_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        return Path(value).expanduser().resolve()
+
+    @field_validator("lake_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    # --- derived facts (one place each) ---------------------------------------------------
+    @property
+    def uses_object_store(self) -> bool:
+        return self.lake_dir is None
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB file. Under LAKE_DIR when set, so a new lake never sees an old one's tables."""
+        root = self.lake_dir if self.lake_dir is not None else self.state_dir
+        return root / "warehouse" / "lakehouse.duckdb"
+
+    @property
+    def objectstore_dir(self) -> Path:
+        return self.state_dir / "objectstore"
+
+    @property
+    def endpoint(self) -> str:
+        """The S3 endpoint URL: the configured one, or the embedded store's."""
+        return self.s3_endpoint or f"http://127.0.0.1:{self.objectstore_port}"
+
+    def bucket(self, layer: str) -> str:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}; expected one of {', '.join(LAYERS)}")
+        return getattr(self, f"bucket_{layer}")
+
+    def credentials(self) -> tuple[str, str]:
+        """S3 credentials: from settings, else generated once into the state folder."""
+        if self.s3_access_key_id and self.s3_secret_access_key:
+            return self.s3_access_key_id, self.s3_secret_access_key
+        path = self.state_dir / "credentials.json"
+        if path.exists():
+            stored = json.loads(path.read_text())
+            return stored["access_key_id"], stored["secret_access_key"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        generated = {
+            "access_key_id": "lakehouse" + secrets.token_hex(6),
+            "secret_access_key": secrets.token_urlsafe(30),
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(generated))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        return generated["access_key_id"], generated["secret_access_key"]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    """Forget the cached settings (tests and the CLI change the environment)."""
+    get_settings.cache_clear()
+    return get_settings()
