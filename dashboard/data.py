@@ -28,8 +28,6 @@ from orchestration.settings import Settings, get_settings
 from orchestration.storage import Lake, StorageError, duckdb_connection
 
 MANIFEST_KEY = "latest.json"
-# Where app.py leaves the manifest of the run being displayed, for the pages to read.
-MANIFEST_STATE_KEY = "app_manifest"
 
 
 # --- errors a page can show instead of a traceback ------------------------------------------
@@ -80,23 +78,35 @@ class Manifest:
                 f"Run {self.run_id} has no `{model}` export; re-run the pipeline "
                 "(`lakehouse run`) with a version that builds it."
             )
-        return (
-            self.model_uris.get(model)
-            or f"{self.location}/{self.run_folder}/{model}.parquet"
-        )
+        return self.model_uris.get(model) or f"{self.location}/{self.run_folder}/{model}.parquet"
 
     def table(self, model: str) -> str:
         """SQL for a model's Parquet file, to use in a `from` clause."""
         return "read_parquet(" + _sql_string(self.uri(model)) + ")"
 
 
+def _store_key(settings: Settings) -> tuple[str | None, str, str]:
+    """What identifies one store configuration: the key of the cached Lake and connection."""
+    lake_dir = str(settings.lake_dir) if settings.lake_dir else None
+    return (lake_dir, settings.endpoint, settings.s3_region)
+
+
+@st.cache_resource(show_spinner=False)
+def _cached_lake(lake_dir: str | None, endpoint: str, region: str) -> Lake:
+    """One Lake (so one boto3 client, which is thread-safe) per store configuration."""
+    return Lake(get_settings())
+
+
+def _lake(settings: Settings | None = None) -> Lake:
+    return Lake(settings) if settings is not None else _cached_lake(*_store_key(get_settings()))
+
+
 def lake_location(settings: Settings | None = None) -> str:
     """Where the dashboard looks, in words: the local folder or the store endpoint and bucket."""
-    settings = settings or get_settings()
-    lake = Lake(settings)
+    lake = _lake(settings)
     if lake.is_local:
         return lake.uri("gold")
-    return f"{lake.uri('gold')} at {settings.endpoint}"
+    return f"{lake.uri('gold')} at {lake.settings.endpoint}"
 
 
 def load_manifest(settings: Settings | None = None) -> Manifest | None:
@@ -105,8 +115,7 @@ def load_manifest(settings: Settings | None = None) -> Manifest | None:
     Raises LakeUnreachableError when the object store cannot be used, ManifestError when
     `latest.json` is not the document the export step writes.
     """
-    settings = settings or get_settings()
-    lake = Lake(settings)
+    lake = _lake(settings)
     try:
         if not lake.exists("gold", MANIFEST_KEY):
             return None
@@ -114,7 +123,7 @@ def load_manifest(settings: Settings | None = None) -> Manifest | None:
     except StorageError as exc:
         if _is_missing_bucket(exc):
             return None
-        raise LakeUnreachableError(settings.endpoint, str(exc)) from exc
+        raise LakeUnreachableError(lake.settings.endpoint, str(exc)) from exc
     except FileNotFoundError:  # removed between the check and the read
         return None
     return _parse_manifest(raw, lake)
@@ -130,15 +139,11 @@ def _parse_manifest(raw: bytes, lake: Lake) -> Manifest:
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(
-            f"{where} is not valid JSON ({exc}); re-run the export."
-        ) from exc
+        raise ManifestError(f"{where} is not valid JSON ({exc}); re-run the export.") from exc
     if not isinstance(document, dict):
         raise ManifestError(f"{where} is not a JSON object; re-run the export.")
     missing = [
-        k
-        for k in ("run_id", "as_of_date", "published_at", "run_folder")
-        if not document.get(k)
+        k for k in ("run_id", "as_of_date", "published_at", "run_folder") if not document.get(k)
     ]
     if missing:
         raise ManifestError(f"{where} lacks {', '.join(missing)}; re-run the export.")
@@ -152,15 +157,8 @@ def _parse_manifest(raw: bytes, lake: Lake) -> Manifest:
         run_folder=run_folder,
         models=model_names,
         location=lake.uri("gold"),
-        model_uris={
-            m: lake.uri("gold", f"{run_folder}/{m}.parquet") for m in model_names or ()
-        },
+        model_uris={m: lake.uri("gold", f"{run_folder}/{m}.parquet") for m in model_names or ()},
     )
-
-
-def current_manifest() -> Manifest:
-    """The manifest app.py resolved for this script run (pages call this)."""
-    return st.session_state[MANIFEST_STATE_KEY]
 
 
 # --- querying -------------------------------------------------------------------------------
@@ -169,17 +167,13 @@ def _sql_string(value: str) -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def _connection(
-    lake_dir: str | None, endpoint: str, region: str
-) -> duckdb.DuckDBPyConnection:
+def _connection(lake_dir: str | None, endpoint: str, region: str) -> duckdb.DuckDBPyConnection:
     """One DuckDB per store configuration (the arguments are the cache key); queries use cursors."""
     return duckdb_connection(settings=get_settings())
 
 
 def _cursor() -> duckdb.DuckDBPyConnection:
-    settings = get_settings()
-    lake_dir = str(settings.lake_dir) if settings.lake_dir else None
-    return _connection(lake_dir, settings.endpoint, settings.s3_region).cursor()
+    return _connection(*_store_key(get_settings())).cursor()
 
 
 def _execute(sql: str) -> duckdb.DuckDBPyConnection:
@@ -236,9 +230,7 @@ def sales_totals(manifest: Manifest) -> SalesTotals:
         from {manifest.table("fct_sales")}
         """,
     )
-    return SalesTotals(
-        revenue=Decimal(revenue), orders=int(orders), clients=int(clients)
-    )
+    return SalesTotals(revenue=Decimal(revenue), orders=int(orders), clients=int(clients))
 
 
 def daily_sales(manifest: Manifest) -> pd.DataFrame:

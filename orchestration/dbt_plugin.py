@@ -12,7 +12,7 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from orchestration.settings import get_settings
-from orchestration.storage import configure_duckdb, set_layer_variables
+from orchestration.storage import configure_duckdb, duckdb_config, set_layer_variables
 
 
 class Plugin(BasePlugin):
@@ -24,10 +24,8 @@ class Plugin(BasePlugin):
             self.creds.path = str(warehouse)
 
     def update_connection_config(self, creds, config: dict[str, Any]) -> None:
-        settings = get_settings()
-        config.setdefault("memory_limit", settings.duckdb_memory_limit)
-        config.setdefault("threads", settings.duckdb_threads)
-        config.setdefault("temp_directory", str(settings.state_dir / "duckdb_tmp"))
+        for key, value in duckdb_config(get_settings()).items():
+            config.setdefault(key, value)
 
     def configure_connection(self, conn) -> None:
         configure_duckdb(conn, get_settings())

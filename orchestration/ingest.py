@@ -173,7 +173,11 @@ def _split_quoted(line: str, width: int) -> tuple[list[str] | None, str | None]:
 
 
 def split_lines(
-    chunk: bytes, first_line: int, header: list[str], entity: str, source_file: str,
+    chunk: bytes,
+    first_line: int,
+    header: list[str],
+    entity: str,
+    source_file: str,
     ingested_at: datetime,
 ) -> pa.Table:
     """Split a chunk of CSV lines into the parsed-twin table (vectorized with Arrow)."""
@@ -257,7 +261,11 @@ PARSED_SCHEMA_META = {b"lakehouse": b"bronze parsed twin v1"}
 
 
 def parse_file(
-    path: Path, entity: str, header: list[str], source_file: str, ingested_at: datetime,
+    path: Path,
+    entity: str,
+    header: list[str],
+    source_file: str,
+    ingested_at: datetime,
     target: Path,
 ) -> tuple[int, int]:
     """Write the parsed twin of one CSV to `target`; return (rows, malformed rows)."""
@@ -271,9 +279,7 @@ def parse_file(
                 writer = pq.ParquetWriter(target, schema, compression="zstd")
             writer.write_table(table.replace_schema_metadata(PARSED_SCHEMA_META))
             rows += table.num_rows
-            malformed += table.num_rows - pc.sum(
-                pc.is_null(table["_malformed_error"])
-            ).as_py()
+            malformed += table.num_rows - pc.sum(pc.is_null(table["_malformed_error"])).as_py()
         if writer is None:  # header only: still write an empty, well-typed twin
             empty = split_lines(b"", 2, header, entity, source_file, ingested_at).slice(0, 0)
             writer = pq.ParquetWriter(target, empty.schema.with_metadata(PARSED_SCHEMA_META))
@@ -402,7 +408,7 @@ def ingest_sources(
 def ingest(
     lake: Lake, paths: Iterable[Path] | None = None, progress: Callable[[str], None] | None = None
 ) -> IngestReport:
-    """`lakehouse ingest`: upload the given files or folders (if any), then land the landing area."""
+    """`lakehouse ingest`: upload the given files or folders (if any), then land them."""
     if paths is None:
         return ingest_sources(lake, progress=progress)
     files, skipped = csv_files(paths)

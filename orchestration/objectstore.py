@@ -8,6 +8,7 @@ used and nothing is started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -206,16 +207,12 @@ class EmbeddedStore:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _pid_alive(pid):
-            try:  # reap it if it is our child
+            with contextlib.suppress(ChildProcessError):  # reap it if it is our child
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.2)
         if _pid_alive(pid):
             os.killpg(pid, signal.SIGKILL)

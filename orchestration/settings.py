@@ -56,14 +56,15 @@ class Settings(BaseSettings):
     duckdb_threads: int = Field(default=2, alias="DUCKDB_THREADS")
 
     # --- pipeline -------------------------------------------------------------------------
-    export_keep_runs: int = Field(default=5, alias="EXPORT_KEEP_RUNS")
+    export_keep_runs: int = Field(default=5, alias="EXPORT_KEEP_RUNS", ge=1)
+    dbt_project_dir: Path = Field(default=PROJECT_ROOT, alias="LAKEHOUSE_DBT_PROJECT_DIR")
     dbt_target: Literal["lake"] = Field(default="lake", alias="DBT_TARGET")
 
     # --- dashboard ------------------------------------------------------------------------
     dashboard_host: str = Field(default="127.0.0.1", alias="DASHBOARD_HOST")
     dashboard_port: int = Field(default=8501, alias="DASHBOARD_PORT")
 
-    @field_validator("lake_dir", "state_dir", mode="after")
+    @field_validator("lake_dir", "state_dir", "dbt_project_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         if value is None or str(value) == "":
@@ -82,7 +83,7 @@ class Settings(BaseSettings):
 
     @property
     def warehouse_path(self) -> Path:
-        """The DuckDB file. Under LAKE_DIR when set, so a new lake never sees an old one's tables."""
+        """The DuckDB file: under LAKE_DIR when set, so a new lake never sees old tables."""
         root = self.lake_dir if self.lake_dir is not None else self.state_dir
         return root / "warehouse" / "lakehouse.duckdb"
 

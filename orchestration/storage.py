@@ -281,16 +281,21 @@ def set_layer_variables(conn: duckdb.DuckDBPyConnection, settings: Settings) -> 
         conn.execute(f"set variable lakehouse_{layer}_root = ?", [lake.root(layer)])
 
 
+def duckdb_config(settings: Settings) -> dict[str, object]:
+    """DuckDB limits from settings; dbt's connection uses the same (DuckDB refuses a second
+    in-process connection to one file with a different configuration)."""
+    return {
+        "memory_limit": settings.duckdb_memory_limit,
+        "threads": settings.duckdb_threads,
+        "temp_directory": str(settings.state_dir / "duckdb_tmp"),
+    }
+
+
 def duckdb_connection(
     database: str | Path = ":memory:", settings: Settings | None = None, read_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that can read and write every layer of the lake."""
     settings = settings or get_settings()
-    config = {
-        "memory_limit": settings.duckdb_memory_limit,
-        "threads": settings.duckdb_threads,
-        "temp_directory": str(settings.state_dir / "duckdb_tmp"),
-    }
-    conn = duckdb.connect(str(database), read_only=read_only, config=config)
+    conn = duckdb.connect(str(database), read_only=read_only, config=duckdb_config(settings))
     configure_duckdb(conn, settings)
     return conn

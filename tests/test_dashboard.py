@@ -69,30 +69,24 @@ SALES_DAILY = [
 def write_parquet(target: Path, columns: dict[str, str], rows: list[tuple]) -> None:
     conn = duckdb.connect()
     conn.execute(
-        "create table t ("
-        + ", ".join(f"{name} {kind}" for name, kind in columns.items())
-        + ")"
+        "create table t (" + ", ".join(f"{name} {kind}" for name, kind in columns.items()) + ")"
     )
-    conn.executemany(
-        "insert into t values (" + ", ".join("?" * len(columns)) + ")", rows
-    )
+    conn.executemany("insert into t values (" + ", ".join("?" * len(columns)) + ")", rows)
     conn.execute(f"copy t to '{target}' (format parquet)")
     conn.close()
 
 
-def build_fixture_lake(lake: Path) -> None:
+def build_fixture_lake(lake: Path, run_id: str = RUN_ID, sales: list[tuple] = FACT_SALES) -> None:
     """Write the export layout of SPEC §5 for one run: two Parquet models and latest.json."""
-    run_folder = lake / "gold" / "runs" / RUN_ID
+    run_folder = lake / "gold" / "runs" / run_id
     run_folder.mkdir(parents=True)
-    write_parquet(run_folder / "fct_sales.parquet", FACT_SALES_COLUMNS, FACT_SALES)
-    write_parquet(
-        run_folder / "rpt_sales_daily.parquet", SALES_DAILY_COLUMNS, SALES_DAILY
-    )
+    write_parquet(run_folder / "fct_sales.parquet", FACT_SALES_COLUMNS, sales)
+    write_parquet(run_folder / "rpt_sales_daily.parquet", SALES_DAILY_COLUMNS, SALES_DAILY)
     manifest = {
-        "run_id": RUN_ID,
+        "run_id": run_id,
         "as_of_date": "2024-03-05",
         "published_at": "2024-03-05T08:00:00Z",
-        "run_folder": f"runs/{RUN_ID}",
+        "run_folder": f"runs/{run_id}",
         "models": ["fct_sales", "rpt_sales_daily"],
     }
     (lake / "gold" / "latest.json").write_text(json.dumps(manifest))
@@ -119,9 +113,7 @@ def run_app() -> AppTest:
 
 def all_text(at: AppTest) -> str:
     parts = [
-        e.value
-        for kind in ("markdown", "info", "error", "caption", "title")
-        for e in at.get(kind)
+        e.value for kind in ("markdown", "info", "error", "caption", "title") for e in at.get(kind)
     ]
     return "\n".join(str(p) for p in parts)
 
@@ -155,6 +147,27 @@ def test_overview_shows_hand_computed_totals(tmp_path, use_lake):
     assert figure["layout"]["title"]["text"] == "Daily revenue"
     assert figure["layout"]["yaxis"]["title"]["text"] == "Revenue (€)"
     assert len(figure["data"][0]["x"]) == 4  # the day without sales is a point at zero
+
+    # How tests of later pages reach them: through the entry point's navigation.
+    at.switch_page("views/overview.py").run()
+    assert not at.exception
+    assert at.metric[0].value == "€1,234.50"
+
+
+def test_a_new_publish_shows_without_restart(tmp_path, use_lake):
+    lake = use_lake(tmp_path / "lake")
+    build_fixture_lake(lake)
+    at = run_app()
+    assert at.metric[0].value == "€1,234.50"
+
+    extra_sale = (5, 3, "Webcam", "Spain", "100.00", 1, "100.00", "2024-03-04")
+    build_fixture_lake(lake, run_id="20240306T080000Z-next", sales=[*FACT_SALES, extra_sale])
+    at.run()
+
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Total revenue"] == "€1,334.50"
+    assert {m.label: m.value for m in at.metric}["Clients"] == "3"
+    assert "20240306T080000Z-next" in "\n".join(m.value for m in at.sidebar.markdown)
 
 
 def test_no_export_shows_how_to_get_data(tmp_path, use_lake):
@@ -201,6 +214,32 @@ def test_broken_manifest_is_reported_not_raised(tmp_path, use_lake):
     assert "latest.json" in error.value
 
 
+def test_missing_model_is_reported_not_raised(tmp_path, use_lake):
+    lake = use_lake(tmp_path / "lake")
+    build_fixture_lake(lake)
+    latest = lake / "gold" / "latest.json"
+    latest.write_text(json.dumps({**json.loads(latest.read_text()), "models": ["fct_sales"]}))
+
+    at = run_app()
+
+    assert not at.exception
+    assert len(at.metric) == 4  # what can be shown still is
+    [error] = at.error
+    assert "rpt_sales_daily" in error.value
+
+
+def test_unreadable_parquet_is_reported_not_raised(tmp_path, use_lake):
+    lake = use_lake(tmp_path / "lake")
+    build_fixture_lake(lake)
+    (lake / "gold" / "runs" / RUN_ID / "fct_sales.parquet").unlink()  # e.g. pruned meanwhile
+
+    at = run_app()
+
+    assert not at.exception
+    [error] = at.error
+    assert "fct_sales.parquet" in error.value
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -223,11 +262,6 @@ def test_format_count_percent_and_timestamp():
     assert formatting.format_percent(12.345) == "12.35%"
     assert formatting.format_percent(Decimal("-96.5449")) == "-96.54%"
     assert formatting.format_percent(None) == "—"
-    assert (
-        formatting.format_timestamp("2024-03-05T08:00:00Z") == "2024-03-05 08:00:00 UTC"
-    )
-    assert (
-        formatting.format_timestamp("2024-03-05T09:30:00+01:00")
-        == "2024-03-05 08:30:00 UTC"
-    )
+    assert formatting.format_timestamp("2024-03-05T08:00:00Z") == "2024-03-05 08:00:00 UTC"
+    assert formatting.format_timestamp("2024-03-05T09:30:00+01:00") == "2024-03-05 08:30:00 UTC"
     assert formatting.format_timestamp("yesterday") == "yesterday"

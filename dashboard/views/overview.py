@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import charts, data, shell
 from dashboard.formatting import format_count, format_currency
 
-manifest = data.current_manifest()
+manifest = shell.current_manifest()
 
 st.title("Overview")
 st.caption(f"All sales up to {manifest.as_of_date} · run `{manifest.run_id}`")

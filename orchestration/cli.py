@@ -1,0 +1,296 @@
+"""`lakehouse`: the command line of the project (see README.md for the whole tour)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.settings import PROJECT_ROOT, get_settings
+
+app = typer.Typer(
+    help="Retail lakehouse: object store → dbt/DuckDB → Parquet marts → dashboard.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+store_app = typer.Typer(help="The embedded S3 object store (SeaweedFS).", no_args_is_help=True)
+app.add_typer(store_app, name="objectstore")
+console = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _prefect_environment() -> None:
+    """Prefect keeps its local state in the project's state folder, with analytics off."""
+    settings = get_settings()
+    home = Path(os.environ.setdefault("PREFECT_HOME", str(settings.state_dir / "prefect")))
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+def _ensure_store() -> None:
+    """Start the embedded object store when the lake lives in it and it is not running."""
+    settings = get_settings()
+    if not settings.uses_object_store:
+        return
+    from orchestration.objectstore import EmbeddedStore
+    from orchestration.storage import StorageError
+
+    try:
+        status = EmbeddedStore(settings).start()
+    except StorageError as exc:
+        _fail(str(exc))
+    console.print(f"object store: {status.describe()}")
+
+
+# --- object store --------------------------------------------------------------------------
+
+
+@store_app.command("start")
+def store_start() -> None:
+    """Start the embedded SeaweedFS on 127.0.0.1 (or check S3_ENDPOINT) and create the buckets."""
+    from orchestration.objectstore import EmbeddedStore
+    from orchestration.storage import StorageError
+
+    try:
+        status = EmbeddedStore().start()
+    except StorageError as exc:
+        _fail(str(exc))
+    out.print(status.describe())
+
+
+@store_app.command("stop")
+def store_stop() -> None:
+    """Stop the embedded SeaweedFS (its data stays in the state folder)."""
+    from orchestration.objectstore import EmbeddedStore
+
+    stopped = EmbeddedStore().stop()
+    out.print("stopped" if stopped else "the embedded object store was not running")
+
+
+@store_app.command("status")
+def store_status() -> None:
+    """Say whether the object store answers; exit 1 if it does not."""
+    from orchestration.objectstore import EmbeddedStore
+
+    status = EmbeddedStore().status()
+    out.print(status.describe())
+    if not status.running:
+        raise typer.Exit(1)
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def _parse_range(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in text.split("-", 1))
+    except ValueError:
+        raise typer.BadParameter(f"expected MIN-MAX such as 2-8, got {text!r}") from None
+    if not 1 <= low <= high:
+        raise typer.BadParameter(f"expected 1 <= MIN <= MAX, got {text!r}")
+    return low, high
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the CSV files to.")],
+    clients: Annotated[int, typer.Option(min=1, help="Number of clients.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed → same files).")] = 42,
+    end_date: Annotated[
+        str | None, typer.Option(help="Last business date, YYYY-MM-DD (default today, UTC).")
+    ] = None,
+    dirty_rate: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Share of rows given a defect.")
+    ] = 0.0,
+    batches: Annotated[int, typer.Option(min=1, help="Number of batches (file pairs).")] = 1,
+    purchases_per_client: Annotated[
+        str, typer.Option(help="Purchases per client, MIN-MAX.")
+    ] = "2-8",
+) -> None:
+    """Generate a retail data set (clients and purchases CSV files, one pair per batch)."""
+    from orchestration.generator import generate as run_generator
+
+    try:
+        end = date.fromisoformat(end_date) if end_date else None
+    except ValueError:
+        raise typer.BadParameter(f"--end-date must be YYYY-MM-DD, got {end_date!r}") from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    manifest = run_generator(
+        out_dir,
+        clients=clients,
+        seed=seed,
+        end_date=end,
+        purchases_per_client=_parse_range(purchases_per_client),
+        batches=batches,
+        dirty_rate=dirty_rate,
+    )
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    files = manifest.get("files", {})
+    out.print(f"generated {len(files)} files in {out_dir} in {seconds:.1f} s")
+
+
+@app.command("ingest")
+def ingest_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="CSV files or folders (default: the landing area).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Land CSV files in bronze: upload to `sources`, then copy new content into bronze."""
+    from orchestration.ingest import ingest
+    from orchestration.storage import Lake, StorageError
+
+    _ensure_store()
+    try:
+        report = ingest(Lake(), paths or None)
+    except (StorageError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    _print_ingest(report)
+
+
+def _print_ingest(report) -> None:
+    table = Table(title="Ingestion", show_lines=False)
+    table.add_column("file")
+    table.add_column("outcome")
+    table.add_column("detail")
+    for item in report.landed:
+        detail = (
+            f"{item.entity}, {item.rows:,} rows ({item.malformed:,} malformed) → {item.bronze_key}"
+        )
+        table.add_row(item.source, "[green]landed[/]", detail)
+    for name, why in report.skipped:
+        table.add_row(name, "[yellow]skipped[/]", why)
+    for name, why in report.refused:
+        table.add_row(name, "[red]refused[/]", why)
+    out.print(table)
+
+
+@app.command("export")
+def export_command(
+    as_of: Annotated[str | None, typer.Option(help="as_of_date recorded in latest.json.")] = None,
+) -> None:
+    """Publish the warehouse's marts as Parquet and switch latest.json to them."""
+    from orchestration.export import ExportError, export
+    from orchestration.storage import StorageError
+
+    _ensure_store()
+    try:
+        result = export(as_of or datetime.now(UTC).strftime("%Y-%m-%d"))
+    except (ExportError, StorageError) as exc:
+        _fail(str(exc))
+    out.print(
+        f"published run {result.run_id}: {len(result.gold)} gold, {len(result.silver)} silver"
+    )
+
+
+@app.command()
+def run(
+    sources: Annotated[
+        Path | None, typer.Option(help="Folder (or file) of CSV files to ingest first.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD (default today, UTC).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+) -> None:
+    """Run the whole pipeline as a Prefect flow: ingest → dbt build → docs → export."""
+    if as_of is not None:
+        try:
+            date.fromisoformat(as_of)
+        except ValueError:
+            raise typer.BadParameter(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from None
+    if sources is not None and not sources.exists():
+        _fail(f"--sources {sources}: no such file or folder")
+    _ensure_store()
+    _prefect_environment()
+    from orchestration.flow import pipeline
+
+    try:
+        summary = pipeline(sources=str(sources.resolve()) if sources else None, as_of_date=as_of)
+    except Exception as exc:  # the flow already logged the details
+        _fail(f"the run failed, nothing was published: {exc}")
+    if as_json:
+        out.print_json(json.dumps(summary, default=str))
+        return
+    table = Table(title=f"Run {summary['export']['run_id']} (as of {summary['as_of_date']})")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for stage, seconds in summary["durations"].items():
+        table.add_row(stage, f"{seconds:.1f}")
+    out.print(table)
+    ingest_part = summary["ingest"]
+    out.print(
+        f"files landed {len(ingest_part['landed'])}, skipped {len(ingest_part['skipped'])}, "
+        f"refused {len(ingest_part['refused'])}"
+    )
+    for refused in ingest_part["refused"]:
+        out.print(f"  refused: {refused['reason']}")
+    out.print(f"dbt: {summary['dbt']}")
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8501).")] = None,
+) -> None:
+    """Serve the Streamlit dashboard over the latest export."""
+    settings = get_settings()
+    args = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(PROJECT_ROOT / "dashboard" / "app.py"),
+        "--server.headless=true",
+        f"--server.address={host or settings.dashboard_host}",
+        f"--server.port={port or settings.dashboard_port}",
+        "--browser.gatherUsageStats=false",
+    ]
+    raise typer.Exit(subprocess.call(args))
+
+
+@app.command()
+def docs(
+    port: Annotated[int, typer.Option(help="Port for the docs site.")] = 8080,
+    serve: Annotated[bool, typer.Option(help="Serve after generating.")] = True,
+) -> None:
+    """Generate the dbt docs (lineage site) and serve them on 127.0.0.1."""
+    from orchestration import dbt_runner
+
+    as_of = datetime.now(UTC).strftime("%Y-%m-%d")
+    outcome = dbt_runner.run_dbt(["docs", "generate", "--vars", dbt_runner.dbt_vars(as_of)])
+    if not outcome.success:
+        _fail("dbt docs generate failed; see logs/dbt.log")
+    if serve:
+        dbt_runner.run_dbt(
+            ["docs", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-browser"]
+        )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Running dbt from Python: the same project, profile and settings as `dbt` on the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestration.settings import PROJECT_ROOT, Settings, get_settings
+
+
+class DbtError(RuntimeError):
+    pass
+
+
+@dataclass
+class DbtOutcome:
+    command: str
+    success: bool
+    nodes: dict[str, str]  # unique_id → status
+    seconds: float
+
+    @property
+    def failures(self) -> list[str]:
+        return [n for n, s in self.nodes.items() if s in ("error", "fail", "runtime error")]
+
+    def counts(self) -> dict[str, int]:
+        result: dict[str, int] = {}
+        for status in self.nodes.values():
+            result[status] = result.get(status, 0) + 1
+        return result
+
+
+def dbt_vars(as_of_date: str, extra: dict | None = None) -> str:
+    return json.dumps({"as_of_date": as_of_date, **(extra or {})})
+
+
+def dbt_environment(settings: Settings | None = None) -> None:
+    """dbt is run in-process: point it at the project and keep its logs under target/."""
+    settings = settings or get_settings()
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("DBT_PROFILES_DIR", str(PROJECT_ROOT))
+
+
+def project_args(settings: Settings) -> list[str]:
+    project = settings.dbt_project_dir
+    return [
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(PROJECT_ROOT),
+        "--log-path",
+        str(Path(project) / "logs"),
+    ]
+
+
+def run_dbt(args: list[str], settings: Settings | None = None) -> DbtOutcome:
+    """Run a dbt command with dbt's own runner (no Prefect tasks); never raises on dbt failures."""
+    from dbt.cli.main import dbtRunner
+
+    settings = settings or get_settings()
+    dbt_environment(settings)
+    result = dbtRunner().invoke([*args, *project_args(settings)])
+    nodes: dict[str, str] = {}
+    seconds = 0.0
+    if result.result is not None and hasattr(result.result, "results"):
+        for node in result.result.results:
+            nodes[node.node.unique_id] = str(node.status)
+            seconds += node.execution_time or 0.0
+    if result.exception is not None and not nodes:
+        raise DbtError(f"dbt {' '.join(args)} could not run: {result.exception}")
+    return DbtOutcome(args[0], bool(result.success), nodes, seconds)

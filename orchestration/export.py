@@ -1,0 +1,146 @@
+"""Export: publish the built marts as Parquet, atomically (SPEC §5).
+
+Every gold model and the silver models go into a fresh run folder
+(`gold/runs/<run_id>/`, `silver/runs/<run_id>/`); only when all files are written is
+`gold/latest.json` replaced, in one write. Readers resolve `latest.json`, so they see the previous
+complete run or the new one, never a half-written set. Old runs are pruned to the last N.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from orchestration.layout import LATEST, RUNS_PREFIX, run_folder
+from orchestration.settings import Settings, get_settings
+from orchestration.storage import Lake, duckdb_connection
+
+# Silver models published beside gold (the final staging models, SPEC §5).
+SILVER_MODELS = (
+    "stg_retail__clients",
+    "stg_retail__purchases",
+    "stg_retail__clients_quarantine",
+    "stg_retail__purchases_quarantine",
+)
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+@dataclass
+class ExportResult:
+    run_id: str
+    run_folder: str
+    as_of_date: str
+    published_at: str
+    gold: dict[str, int] = field(default_factory=dict)  # model → rows
+    silver: dict[str, int] = field(default_factory=dict)
+    documents: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _models_in(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    rows = conn.execute(
+        "select table_name from information_schema.tables "
+        "where table_schema = ? and table_type = 'BASE TABLE' order by table_name",
+        [schema],
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _copy(conn: duckdb.DuckDBPyConnection, relation: str, target: str) -> int:
+    # Rows sorted on every column: two runs over the same inputs write the same files.
+    count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
+    conn.execute(
+        f"copy (select * from {relation} order by all) to '{target}' "
+        "(format parquet, compression zstd)"
+    )
+    return count
+
+
+def read_latest(lake: Lake) -> dict | None:
+    if not lake.exists("gold", LATEST):
+        return None
+    return json.loads(lake.read_bytes("gold", LATEST))
+
+
+def export(
+    as_of_date: str,
+    settings: Settings | None = None,
+    run_id: str | None = None,
+    extra_manifest: dict | None = None,
+) -> ExportResult:
+    settings = settings or get_settings()
+    started = time.monotonic()
+    lake = Lake(settings)
+    lake.ensure_layers()
+    run_id = run_id or new_run_id()
+    folder = run_folder(run_id)
+    warehouse = settings.warehouse_path
+    if not warehouse.exists():
+        raise ExportError(f"no warehouse at {warehouse}: run `lakehouse run` (or dbt build) first")
+    conn = duckdb_connection(warehouse, settings)
+    try:
+        result = ExportResult(run_id, folder, as_of_date, "")
+        gold_models = _models_in(conn, "gold")
+        if not gold_models:
+            raise ExportError("the warehouse has no gold models: the dbt build did not run")
+        if lake.is_local:
+            for layer in ("gold", "silver"):
+                (Path(lake.root(layer)) / folder).mkdir(parents=True, exist_ok=True)
+        for model in gold_models:
+            target = lake.uri("gold", f"{folder}/{model}.parquet")
+            result.gold[model] = _copy(conn, f"gold.{model}", target)
+        for model in SILVER_MODELS:
+            if model in _models_in(conn, "silver"):
+                target = lake.uri("silver", f"{folder}/{model}.parquet")
+                result.silver[model] = _copy(conn, f"silver.{model}", target)
+    finally:
+        conn.close()
+
+    published_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result.published_at = published_at
+    manifest = {
+        "run_id": run_id,
+        "as_of_date": as_of_date,
+        "published_at": published_at,
+        "run_folder": folder,
+        "run_uri": lake.uri("gold", folder),
+        "silver_run_uri": lake.uri("silver", folder),
+        "models": sorted(result.gold),
+        "silver_models": sorted(result.silver),
+        "row_counts": {**result.gold, **result.silver},
+        **(extra_manifest or {}),
+    }
+    lake.write_bytes("gold", f"{folder}/_manifest.json", json.dumps(manifest, indent=2).encode())
+    # The single atomic step that publishes the run.
+    lake.write_bytes("gold", LATEST, json.dumps(manifest, indent=2).encode())
+    result.pruned = prune(lake, keep=settings.export_keep_runs, current=run_id)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def prune(lake: Lake, keep: int, current: str) -> list[str]:
+    """Delete all but the newest `keep` run folders (never the one just published)."""
+    pruned = []
+    for layer in ("gold", "silver"):
+        runs = sorted(lake.iter_folders(layer, RUNS_PREFIX))
+        for run_id in runs[: max(len(runs) - keep, 0)]:
+            if run_id != current:
+                lake.delete_prefix(layer, f"{RUNS_PREFIX}{run_id}/")
+                if layer == "gold":
+                    pruned.append(run_id)
+    return pruned
