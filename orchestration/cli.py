@@ -283,9 +283,40 @@ def docs(
     if not outcome.success:
         _fail("dbt docs generate failed; see logs/dbt.log")
     if serve:
+        console.print(f"dbt docs on http://127.0.0.1:{port} (Ctrl+C to stop)")
         dbt_runner.run_dbt(
-            ["docs", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-browser"]
+            ["docs", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-browser"],
+            quiet=False,
         )
+
+
+@app.command()
+def where() -> None:
+    """Print where the dashboard, the dbt docs and the data are."""
+    from orchestration.export import read_latest
+    from orchestration.storage import Lake, StorageError
+
+    settings = get_settings()
+    lake = Lake(settings)
+    table = Table(title="Where things are", show_header=False)
+    table.add_column("what")
+    table.add_column("where")
+    table.add_row("dashboard", f"http://{settings.dashboard_host}:{settings.dashboard_port}")
+    docs_index = settings.dbt_project_dir / "target" / "index.html"
+    table.add_row("dbt docs", f"{docs_index}  (served by `make docs` on http://127.0.0.1:8080)")
+    if settings.uses_object_store:
+        table.add_row("object store", f"{settings.endpoint} (S3, path style)")
+    for layer in ("sources", "bronze", "silver", "gold"):
+        table.add_row(layer, lake.root(layer))
+    table.add_row("warehouse", str(settings.warehouse_path))
+    try:
+        latest = read_latest(lake)
+    except StorageError as exc:
+        latest = None
+        table.add_row("latest export", f"unreadable: {exc}")
+    if latest:
+        table.add_row("latest export", f"{latest['run_uri']} (as of {latest['as_of_date']})")
+    out.print(table)
 
 
 def main() -> None:

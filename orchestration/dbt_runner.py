@@ -55,13 +55,16 @@ def project_args(settings: Settings) -> list[str]:
     ]
 
 
-def run_dbt(args: list[str], settings: Settings | None = None) -> DbtOutcome:
+def run_dbt(
+    args: list[str], settings: Settings | None = None, quiet: bool = True
+) -> DbtOutcome:
     """Run a dbt command with dbt's own runner (no Prefect tasks); never raises on dbt failures."""
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
     dbt_environment(settings)
-    result = dbtRunner().invoke([*args, *project_args(settings)])
+    flags = ["--quiet"] if quiet else []
+    result = dbtRunner().invoke([*args, *project_args(settings), *flags])
     nodes: dict[str, str] = {}
     seconds = 0.0
     if result.result is not None and hasattr(result.result, "results"):

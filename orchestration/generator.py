@@ -75,7 +75,7 @@ MANIFEST_NAME = "generation_manifest.json"
 
 # --- sizes and shares ---------------------------------------------------------------------------
 
-CHUNK_CLIENTS = 200_000  # clients (and their ~1M purchases) held in memory at once
+CHUNK_CLIENTS = 100_000  # clients (and their ~500k purchases) held in memory at once
 POOL_SIZE = 2_000  # first names × last names drawn from Faker once
 SUBSCRIPTION_YEARS = 3
 PURCHASE_YEARS = 2
@@ -363,7 +363,7 @@ class _Tally:
 class _Pending:
     """Lines prepared in an earlier batch to be written in a later one (re-sends, repeats)."""
 
-    lines: list[bytes] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)  # each ending with b"\n"
     status: list[int] = field(default_factory=list)
 
 
@@ -371,7 +371,7 @@ class _Pending:
 class _Extra:
     """A line added to a chunk: written somewhere after base row `after`."""
 
-    line: bytes
+    line: bytes  # without its b"\n"
     status: int
     after: int  # -1: anywhere
 
@@ -411,11 +411,17 @@ class _Run:
         self.last_arr = pa.array(lasts, pa.string())
         self.first_mail = pa.array([_ascii_word(f) + "." for f in firsts], pa.string())
         self.last_mail = pa.array([_ascii_word(w) for w in lasts], pa.string())
-        self.country_arr = pa.array(COUNTRIES, pa.string())
+        # The last column of each file carries the line's "\n", so joined columns are the file.
+        self.country_nl = pa.array([c + "\n" for c in COUNTRIES], pa.string())
         self.product_names = tuple(PRODUCTS)
         self.product_arr = pa.array(self.product_names, pa.string())
         self.price_lo = np.array([lo * 100 for lo, _ in PRODUCTS.values()], dtype=np.int64)
         self.price_hi = np.array([hi * 100 for _, hi in PRODUCTS.values()], dtype=np.int64)
+        # Text of every value a clean column can hold, so a chunk's columns are cheap `take`s.
+        self.date_text = _date_array(np.arange(self.sub_lo, self.end_ord + 1))
+        self.money_text = _money_array(np.arange(0, int(self.price_hi.max()) * 5 + 1))
+        self.money_nl = pc.binary_join_element_wise(self.money_text, "\n", "")
+        self.small_text = pa.array([str(i) for i in range(6)], pa.string())
 
         self.next_purchase_id = 1
         self.rows_seen = {"clients": 0, "purchases": 0}
@@ -449,11 +455,10 @@ class _Run:
     def _write(handle, lines: pa.Array) -> None:
         if len(lines) == 0:
             return
-        joined = pc.binary_join_element_wise(lines, b"\n", b"")
-        offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)
-        start = offsets[joined.offset]
-        stop = offsets[joined.offset + len(joined)]
-        handle.write(memoryview(joined.buffers()[2])[start:stop])
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+        start = offsets[lines.offset]
+        stop = offsets[lines.offset + len(lines)]
+        handle.write(memoryview(lines.buffers()[2])[start:stop])
 
     @staticmethod
     def _assemble(
@@ -465,7 +470,7 @@ class _Run:
     ) -> tuple[pa.Array, np.ndarray]:
         """Base lines in order, each extra line at a random place after its source."""
         m = len(base)
-        lines = [e.line for e in extras] + pending[0]
+        lines = [e.line + b"\n" for e in extras] + pending[0]
         if not lines:
             return base, base_status
         after = np.array([e.after for e in extras] + [-1] * len(pending[0]), dtype=np.int64)
@@ -483,6 +488,7 @@ class _Run:
             return {}
         index = pa.array(positions)
         values = [column.take(index).to_pylist() for column in columns]
+        values[-1] = [v[:-1] for v in values[-1]]  # drop the line's "\n"
         return {int(p): [v[i] for v in values] for i, p in enumerate(positions)}
 
     def _date_variant(self, entity: str, kind: str, ordinal: int, rng) -> str:
@@ -547,8 +553,8 @@ class _Run:
                 EMAIL_DOMAIN,
                 "",
             ),
-            _date_array(subscribed),
-            self.country_arr.take(pa.array(country)),
+            self.date_text.take(pa.array(subscribed - self.sub_lo)),
+            self.country_nl.take(pa.array(country)),
         ]
         lost = self._dirty_clients(rng, batch, chunk, m, columns_c, subscribed, piece_c, out_c)
 
@@ -568,11 +574,12 @@ class _Run:
             pc.cast(pa.array(purchase_ids), pa.string()),
             id_text.take(pa.array(owner)),
             self.product_arr.take(pa.array(product)),
-            _money_array(price),
-            pc.cast(pa.array(quantity), pa.string()),
-            _date_array(bought),
-            _money_array(total),
+            self.money_text.take(pa.array(price)),
+            self.small_text.take(pa.array(quantity)),
+            self.date_text.take(pa.array(bought - self.sub_lo)),
+            self.money_nl.take(pa.array(total)),
         ]
+        del product, price, quantity, lowest, bought, total, purchase_ids
         self._dirty_purchases(
             rng, batch, chunk, columns_p, lost[owner], subscribed[owner], piece_p, out_p
         )
@@ -776,22 +783,23 @@ class _Run:
                 elif j < moved + bad:
                     row[3] = self._pick("clients", "resent_bad", INVALID_DATES)
                     self.injected["clients"]["resent_invalid_subscription_date"] += 1
-                    pending.lines.append(_line(row))
+                    pending.lines.append(_line(row) + b"\n")
                     pending.status.append(code["invalid_subscription_date"])
                     continue  # the earlier copy stays the survivor
                 else:
                     self.injected["clients"]["resent_unchanged"] += 1
-                pending.lines.append(_line(row))
+                pending.lines.append(_line(row) + b"\n")
                 pending.status.append(SILVER)
                 status[position] = code["duplicate_client"]
 
         base = columns_to_lines(columns)
+        columns.clear()  # the text columns are no longer needed: free them before copying lines
         if replaced:
             order = sorted(replaced)
             mask = np.zeros(m, dtype=bool)
             mask[order] = True
             base = pc.replace_with_mask(
-                base, pa.array(mask), pa.array([replaced[p] for p in order], pa.binary())
+                base, pa.array(mask), pa.array([replaced[p] + b"\n" for p in order], pa.binary())
             )
         lines, final = self._assemble(rng, base, status, extras, piece)
         self._write(out, lines)
@@ -970,6 +978,7 @@ class _Run:
 
         # Exact repeats of clean purchases in each later batch: the oldest copy survives.
         base = columns_to_lines(columns)
+        columns.clear()  # the text columns are no longer needed: free them before copying lines
         for index, target in enumerate(later):
             chosen = sources[index * quota : (index + 1) * quota]
             pending = self.pending["purchases"][target]
@@ -982,7 +991,7 @@ class _Run:
             mask = np.zeros(n, dtype=bool)
             mask[order] = True
             base = pc.replace_with_mask(
-                base, pa.array(mask), pa.array([replaced[p] for p in order], pa.binary())
+                base, pa.array(mask), pa.array([replaced[p] + b"\n" for p in order], pa.binary())
             )
         lines, final = self._assemble(rng, base, status, extras, piece)
         self._write(out, lines)
@@ -1020,12 +1029,17 @@ class _Run:
             "purchases_per_client": [self.pmin, self.pmax],
             "files": files,
             "injected": self.injected,
+            # Not injected: clean purchases of clients whose every line was quarantined.
+            "purchases_of_quarantined_clients": self.orphaned_by_client,
             "expected": expected,
         }
 
 
 def columns_to_lines(columns: list[pa.Array]) -> pa.Array:
-    """Join text columns with commas into one binary line per row (no quoting needed)."""
+    """Join text columns with commas into one binary line per row (no quoting needed).
+
+    The last column already ends with "\n", so the array's data buffer is the file's bytes.
+    """
     return pc.binary_join_element_wise(*columns, ",").cast(pa.binary())
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestration import generator
 from orchestration.generator import generate
 
 END = date(2025, 6, 30)
@@ -379,6 +380,21 @@ def test_reference_counts_equal_the_sidecar_on_clean_batches(clean):
     assert not any(manifest["expected"]["clients"]["flags"].values())
     assert manifest["expected"]["clients"]["silver_rows"] == 3_000
     assert manifest["expected"]["purchases"]["silver_rows"] == manifest["purchases"]
+
+
+def test_reference_counts_hold_across_many_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(generator, "CHUNK_CLIENTS", 170)
+    manifest = generate(tmp_path, 1_500, seed=9, end_date=END, batches=3, dirty_rate=0.08)
+    ref = reference(tmp_path, END)
+    assert ref["expected"] == manifest["expected"]
+    assert ref["files"] == manifest["files"]
+
+
+@pytest.mark.parametrize("clients,batches,rate", [(1, 1, 0.5), (2, 3, 0.5), (5, 4, 0.0)])
+def test_tiny_runs_still_reconcile(tmp_path, clients, batches, rate):
+    manifest = generate(tmp_path, clients, end_date=END, batches=batches, dirty_rate=rate)
+    assert reference(tmp_path, END)["expected"] == manifest["expected"]
+    assert len(manifest["files"]) == 2 * batches
 
 
 def test_same_seed_gives_identical_bytes(tmp_path):

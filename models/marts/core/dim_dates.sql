@@ -30,7 +30,11 @@ bounds as (
 
 spine as (
 
-    {{ lakehouse.date_spine('(select first_date from bounds)', '(select last_date from bounds)', 'date_day') }}
+    {{ lakehouse.date_spine(
+        '(select first_date from bounds)',
+        '(select last_date from bounds)',
+        'date_day'
+    ) }}
 
 ),
 

@@ -39,7 +39,9 @@ final as (
             as avg_order_value,
         {{ lakehouse.money_avg('per_country.revenue_cents', 'per_country.unique_customers') }}
             as avg_revenue_per_customer,
-        {{ lakehouse.exact_ratio('per_country.revenue_cents', 'overall.revenue_cents', multiplier=100) }}
+        {{ lakehouse.exact_ratio(
+            'per_country.revenue_cents', 'overall.revenue_cents', multiplier=100
+        ) }}
             as market_share_pct
     from per_country
     cross join overall

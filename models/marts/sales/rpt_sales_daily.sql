@@ -11,13 +11,20 @@ sales as (
 
 bounds as (
 
-    select min(purchase_date) as first_date, max(purchase_date) as last_date from sales
+    select
+        min(purchase_date) as first_date,
+        max(purchase_date) as last_date
+    from sales
 
 ),
 
 spine as (
 
-    {{ lakehouse.date_spine('(select first_date from bounds)', '(select last_date from bounds)', 'sale_date') }}
+    {{ lakehouse.date_spine(
+        '(select first_date from bounds)',
+        '(select last_date from bounds)',
+        'sale_date'
+    ) }}
 
 ),
 
@@ -76,9 +83,13 @@ final as (
         unique_customers,
         total_quantity,
         {{ lakehouse.money_avg('revenue_cents', 'total_orders') }} as avg_order_value,
-        {{ lakehouse.exact_ratio('revenue_cents - previous_revenue_cents', 'previous_revenue_cents', multiplier=100) }}
+        {{ lakehouse.exact_ratio(
+            'revenue_cents - previous_revenue_cents', 'previous_revenue_cents', multiplier=100
+        ) }}
             as revenue_growth_pct,
-        {{ lakehouse.exact_ratio('total_orders - previous_orders', 'previous_orders', multiplier=100) }}
+        {{ lakehouse.exact_ratio(
+            'total_orders - previous_orders', 'previous_orders', multiplier=100
+        ) }}
             as orders_growth_pct,
         {{ lakehouse.money_avg('revenue_cents_7d', 'days_7d') }} as revenue_7d_avg,
         {{ lakehouse.exact_ratio('orders_7d', 'days_7d') }} as orders_7d_avg,

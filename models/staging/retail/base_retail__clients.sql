@@ -63,7 +63,7 @@ typed as (
 rules as (
 
     select
-        typed.*,
+        *,
         _malformed_error is not null as is_malformed_line,
         _malformed_error is null and client_id is null as is_invalid_client_id,
         _malformed_error is null and parsed_subscription_date is null
@@ -76,7 +76,7 @@ ranked as (
 
     -- Survivor per id: newest batch, then first line in the file, among rows passing rules 1-3.
     select
-        rules.*,
+        *,
         case
             when not (is_malformed_line or is_invalid_client_id or is_invalid_subscription_date)
                 then row_number() over (
@@ -92,7 +92,8 @@ ranked as (
 
 survivor_ids as (
 
-    select distinct client_id from ranked where copy_rank = 1
+    select distinct client_id from ranked
+    where copy_rank = 1
 
 ),
 
@@ -100,13 +101,14 @@ final as (
 
     select
         ranked.*,
-        copy_rank > 1 as is_duplicate_client,
-        survivor_ids.client_id is not null and coalesce(copy_rank, 0) != 1 as has_survivor_copy,
+        ranked.copy_rank > 1 as is_duplicate_client,
+        survivor_ids.client_id is not null and coalesce(ranked.copy_rank, 0) != 1
+            as has_survivor_copy,
         case
-            when is_malformed_line then 'malformed_line'
-            when is_invalid_client_id then 'invalid_client_id'
-            when is_invalid_subscription_date then 'invalid_subscription_date'
-            when copy_rank > 1 then 'duplicate_client'
+            when ranked.is_malformed_line then 'malformed_line'
+            when ranked.is_invalid_client_id then 'invalid_client_id'
+            when ranked.is_invalid_subscription_date then 'invalid_subscription_date'
+            when ranked.copy_rank > 1 then 'duplicate_client'
         end as reject_reason
     from ranked
     left join survivor_ids

@@ -67,7 +67,7 @@ typed as (
 rules as (
 
     select
-        typed.*,
+        *,
         _malformed_error is not null as is_malformed_line,
         _malformed_error is null and purchase_id is null as is_invalid_purchase_id,
         _malformed_error is null and client_id is null as is_invalid_client_id,
@@ -80,7 +80,7 @@ rules as (
         coalesce(parsed_purchase_date > {{ lakehouse.as_of_date() }}, false)
             as is_future_purchase_date,
         _malformed_error is null and client_id is not null
-        and client_id not in (select client_id from clients) as is_orphan_purchase
+        and client_id not in (select clients.client_id from clients) as is_orphan_purchase
     from typed
 
 ),
@@ -88,8 +88,9 @@ rules as (
 passing as (
 
     select
-        rules.*,
-        not (
+        *,
+        -- sqlfluff's duckdb dialect parses a leading `not (` as a function call.
+        not (  -- noqa: LT01, LT06
             is_malformed_line or is_invalid_purchase_id or is_invalid_client_id
             or is_unknown_product or is_invalid_price or is_invalid_quantity
             or is_invalid_purchase_date or is_future_purchase_date or is_orphan_purchase
@@ -102,7 +103,7 @@ ranked as (
 
     -- Survivor per id: oldest batch, then first line in the file, among rows passing rules 1-9.
     select
-        passing.*,
+        *,
         case
             when passes_row_rules
                 then row_number() over (
@@ -116,7 +117,8 @@ ranked as (
 
 survivor_ids as (
 
-    select distinct purchase_id from ranked where copy_rank = 1
+    select distinct purchase_id from ranked
+    where copy_rank = 1
 
 ),
 
@@ -124,19 +126,19 @@ final as (
 
     select
         ranked.*,
-        survivor_ids.purchase_id is not null and coalesce(copy_rank, 0) != 1
+        survivor_ids.purchase_id is not null and coalesce(ranked.copy_rank, 0) != 1
             as has_survivor_copy,
         case
-            when is_malformed_line then 'malformed_line'
-            when is_invalid_purchase_id then 'invalid_purchase_id'
-            when is_invalid_client_id then 'invalid_client_id'
-            when is_unknown_product then 'unknown_product'
-            when is_invalid_price then 'invalid_price'
-            when is_invalid_quantity then 'invalid_quantity'
-            when is_invalid_purchase_date then 'invalid_purchase_date'
-            when is_future_purchase_date then 'future_purchase_date'
-            when is_orphan_purchase then 'orphan_purchase'
-            when copy_rank > 1 then 'duplicate_purchase'
+            when ranked.is_malformed_line then 'malformed_line'
+            when ranked.is_invalid_purchase_id then 'invalid_purchase_id'
+            when ranked.is_invalid_client_id then 'invalid_client_id'
+            when ranked.is_unknown_product then 'unknown_product'
+            when ranked.is_invalid_price then 'invalid_price'
+            when ranked.is_invalid_quantity then 'invalid_quantity'
+            when ranked.is_invalid_purchase_date then 'invalid_purchase_date'
+            when ranked.is_future_purchase_date then 'future_purchase_date'
+            when ranked.is_orphan_purchase then 'orphan_purchase'
+            when ranked.copy_rank > 1 then 'duplicate_purchase'
         end as reject_reason
     from ranked
     left join survivor_ids

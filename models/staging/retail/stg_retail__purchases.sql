@@ -10,7 +10,8 @@ base as (
 
 survivors as (
 
-    select * from base where reject_reason is null
+    select * from base
+    where reject_reason is null
 
 ),
 

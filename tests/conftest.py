@@ -1,0 +1,141 @@
+"""Shared fixtures: data sets are generated once per session, servers take free ports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+END_DATE = "2025-06-30"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The environment for a CLI subprocess: no lake settings leak in from the caller."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LAKE", "S3_", "OBJECTSTORE", "PREFECT_", "DBT_", "DUCKDB_"))
+    }
+    env.update(overrides)
+    return env
+
+
+def lakehouse(*args: str, env: dict[str, str], check: bool = True, timeout: int = 600):
+    """Run the `lakehouse` CLI as a user would."""
+    result = subprocess.run(
+        [str(BIN / "lakehouse"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"lakehouse {' '.join(args)} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-8000:]}"
+        )
+    return result
+
+
+@dataclass
+class Truth:
+    """Totals computed in plain Python from the generated CSV files (no SQL involved)."""
+
+    revenue: Decimal
+    orders: int
+    clients: int
+    purchasing_clients: int
+
+
+def plain_python_truth(folder: Path) -> Truth:
+    revenue = Decimal("0")
+    orders = 0
+    clients: set[str] = set()
+    purchasers: set[str] = set()
+    for path in sorted(folder.glob("clients_*.csv")):
+        with open(path, newline="", encoding="utf-8") as handle:
+            clients.update(row["id_client"] for row in csv.DictReader(handle))
+    for path in sorted(folder.glob("purchases_*.csv")):
+        with open(path, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                revenue += Decimal(row["total"])
+                orders += 1
+                purchasers.add(row["id_client"])
+    return Truth(revenue, orders, len(clients), len(purchasers))
+
+
+@pytest.fixture(scope="session")
+def clean_sources(tmp_path_factory) -> Path:
+    """A small clean data set (one batch), generated once."""
+    folder = tmp_path_factory.mktemp("clean-sources")
+    env = clean_env(LAKE_DIR=str(tmp_path_factory.mktemp("unused-lake")))
+    lakehouse(
+        "generate",
+        "--out",
+        str(folder),
+        "--clients",
+        "300",
+        "--seed",
+        "11",
+        "--end-date",
+        END_DATE,
+        env=env,
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory) -> Path:
+    """One state folder (Prefect home, credentials) shared by the session's runs."""
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory, state_dir):
+    """A real SeaweedFS started on free ports for the session, stopped at the end."""
+    store_state = tmp_path_factory.mktemp("seaweed-state")
+    env = clean_env(
+        LAKEHOUSE_STATE_DIR=str(store_state),
+        OBJECTSTORE_PORT=str(free_port()),
+        PREFECT_HOME=str(state_dir / "prefect"),
+    )
+    lakehouse("objectstore", "start", env=env, timeout=120)
+    try:
+        yield env
+    finally:
+        lakehouse("objectstore", "stop", env=env, check=False, timeout=60)
+
+
+def read_latest(gold_root: Path) -> dict:
+    return json.loads((gold_root / "latest.json").read_text())
+
+
+def copy_dbt_project(target: Path) -> Path:
+    """A scratch copy of the dbt project (for tests that must break a model)."""
+    for name in ("dbt_project.yml", "models", "macros", "seeds", "snapshots", "tests"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(
+                source, target / name, ignore=shutil.ignore_patterns("*.py", "__pycache__")
+            )
+        elif source.exists():
+            shutil.copy(source, target / name)
+    return target

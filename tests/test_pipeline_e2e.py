@@ -1,0 +1,151 @@
+"""End-to-end runs of `lakehouse run` (Prefect flow, dbt, export) on both storage backends."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import (
+    END_DATE,
+    clean_env,
+    copy_dbt_project,
+    lakehouse,
+    plain_python_truth,
+    read_latest,
+)
+
+pytestmark = pytest.mark.e2e
+
+AUDIT_COLUMNS = {"_source_file", "_ingested_at", "_row_number"}
+
+
+def totals(conn: duckdb.DuckDBPyConnection, run_uri: str) -> tuple[Decimal, int, int, int]:
+    revenue, orders, purchasers = conn.execute(
+        f"select sum(total), count(*), count(distinct client_id) "
+        f"from read_parquet('{run_uri}/fct_sales.parquet')"
+    ).fetchone()
+    clients = conn.execute(
+        f"select count(*) from read_parquet('{run_uri}/dim_clients.parquet')"
+    ).fetchone()[0]
+    return Decimal(revenue), orders, purchasers, clients
+
+
+def run_env(tmp_path_factory, state_dir: Path, **extra: str) -> dict[str, str]:
+    return clean_env(
+        LAKEHOUSE_STATE_DIR=str(state_dir),
+        PREFECT_HOME=str(state_dir / "prefect"),
+        **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def lake_dir_run(tmp_path_factory, state_dir, clean_sources):
+    """One run under LAKE_DIR (no object store); the lake is reused by later tests."""
+    lake = tmp_path_factory.mktemp("lake") / "does-not-exist-yet"
+    env = run_env(tmp_path_factory, state_dir, LAKE_DIR=str(lake))
+    result = lakehouse("run", "--sources", str(clean_sources), "--as-of", END_DATE, env=env)
+    return lake, env, result
+
+
+def test_lake_dir_run_matches_plain_python(lake_dir_run, clean_sources):
+    lake, _, _ = lake_dir_run
+    truth = plain_python_truth(clean_sources)
+    latest = read_latest(lake / "gold")
+    assert latest["as_of_date"] == END_DATE
+    assert (lake / "warehouse" / "lakehouse.duckdb").exists()
+    revenue, orders, purchasers, clients = totals(duckdb.connect(), latest["run_uri"])
+    assert revenue == truth.revenue
+    assert orders == truth.orders
+    assert purchasers == truth.purchasing_clients
+    assert clients == truth.clients
+    for layer, models in (("gold", latest["models"]), ("silver", latest["silver_models"])):
+        for model in models:
+            assert (lake / layer / latest["run_folder"] / f"{model}.parquet").exists()
+
+
+def _exports(lake: Path, latest: dict) -> dict[str, list[tuple]]:
+    conn = duckdb.connect()
+    content = {}
+    for layer, models in (("gold", latest["models"]), ("silver", latest["silver_models"])):
+        for model in models:
+            path = lake / layer / latest["run_folder"] / f"{model}.parquet"
+            columns = [
+                name
+                for (name,) in conn.execute(
+                    f"select name from parquet_schema('{path}') where name != 'duckdb_schema'"
+                ).fetchall()
+                if name not in AUDIT_COLUMNS
+            ]
+            select = ", ".join(f'"{c}"' for c in columns)
+            content[f"{layer}/{model}"] = conn.execute(
+                f"select {select} from read_parquet('{path}') order by all"
+            ).fetchall()
+    return content
+
+
+def test_second_run_ingests_nothing_and_exports_the_same(lake_dir_run, clean_sources):
+    lake, env, _ = lake_dir_run
+    first = read_latest(lake / "gold")
+    result = lakehouse(
+        "run", "--sources", str(clean_sources), "--as-of", END_DATE, "--json", env=env
+    )
+    summary = json.loads(result.stdout)
+    assert summary["ingest"]["landed"] == []
+    assert len(summary["ingest"]["skipped"]) == 2
+    second = read_latest(lake / "gold")
+    assert second["run_id"] != first["run_id"]
+    bronze_csvs = sorted(p.name for p in (lake / "bronze").rglob("*.csv"))
+    assert len(bronze_csvs) == 2  # each source file landed exactly once
+    assert _exports(lake, first) == _exports(lake, second)
+
+
+def test_failing_model_fails_the_run_and_keeps_latest(lake_dir_run, tmp_path, clean_sources):
+    lake, env, _ = lake_dir_run
+    before = (lake / "gold" / "latest.json").read_bytes()
+    project = copy_dbt_project(tmp_path / "project")
+    (project / "models" / "marts" / "sales" / "broken_on_purpose.sql").write_text(
+        "select no_such_column from {{ ref('fct_sales') }}\n"
+    )
+    result = lakehouse(
+        "run",
+        "--as-of",
+        END_DATE,
+        env={**env, "LAKEHOUSE_DBT_PROJECT_DIR": str(project)},
+        check=False,
+    )
+    assert result.returncode != 0, result.stdout
+    assert "nothing was published" in result.stderr
+    assert (lake / "gold" / "latest.json").read_bytes() == before
+
+
+def test_object_store_run_matches_plain_python(seaweed, state_dir, clean_sources):
+    env = {**seaweed, "PREFECT_HOME": str(state_dir / "prefect")}
+    lakehouse("run", "--sources", str(clean_sources), "--as-of", END_DATE, env=env)
+    from orchestration.settings import Settings
+    from orchestration.storage import Lake, duckdb_connection
+
+    settings = Settings(
+        _env_file=None,
+        lake_dir=None,
+        LAKEHOUSE_STATE_DIR=env["LAKEHOUSE_STATE_DIR"],
+        OBJECTSTORE_PORT=int(env["OBJECTSTORE_PORT"]),
+    )
+    lake = Lake(settings)
+    latest = json.loads(lake.read_bytes("gold", "latest.json"))
+    assert latest["run_uri"].startswith("s3://gold/runs/")
+    assert any(k.endswith(".csv") for k in lake.list("bronze", "clients/"))
+    assert sorted(lake.list("sources")) == sorted(p.name for p in clean_sources.glob("*.csv"))
+    truth = plain_python_truth(clean_sources)
+    revenue, orders, purchasers, clients = totals(
+        duckdb_connection(settings=settings), latest["run_uri"]
+    )
+    assert (revenue, orders, purchasers, clients) == (
+        truth.revenue,
+        truth.orders,
+        truth.purchasing_clients,
+        truth.clients,
+    )
