@@ -59,3 +59,36 @@
         {%- endfor %}
     {%- endif %}
 {% endtest %}
+
+{#- Every non-null value matches a regular expression as a whole (lakehouse.matches). -#}
+{% test matches_pattern(model, column_name, pattern) %}
+    select *
+    from {{ model }}
+    where {{ column_name }} is not null
+        and not {{ lakehouse.matches(column_name, pattern) }}
+{% endtest %}
+
+{#- The sum of a column equals the number of rows of another model (orders = fact lines). -#}
+{% test sum_equals_rowcount(model, column_name, compare_model) %}
+    with a as (select coalesce(sum({{ column_name }}), 0) as total from {{ model }}),
+    b as (select count(*) as n from {{ compare_model }})
+    select a.total as model_total, b.n as compare_rows
+    from a cross join b
+    where a.total != b.n
+{% endtest %}
+
+{#-
+    Percentages (rounded to 2 decimals, one per row) add up to 100. Each row carries at most
+    0.005 of rounding error, so the sum may honestly miss 100 by up to 0.005 × rows: the
+    tolerance is that bound, never less than 0.01. Skipped when every share is null (no base).
+-#}
+{% test percentages_sum_to_100(model, column_name) %}
+    select
+        sum({{ column_name }}) as total_pct,
+        count({{ column_name }}) as shares
+    from {{ model }}
+    having
+        count({{ column_name }}) > 0
+        and abs(sum({{ column_name }}) - 100)
+        > greatest(0.01, 0.005 * count({{ column_name }}))
+{% endtest %}

@@ -55,9 +55,7 @@ def project_args(settings: Settings) -> list[str]:
     ]
 
 
-def run_dbt(
-    args: list[str], settings: Settings | None = None, quiet: bool = True
-) -> DbtOutcome:
+def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = True) -> DbtOutcome:
     """Run a dbt command with dbt's own runner (no Prefect tasks); never raises on dbt failures."""
     from dbt.cli.main import dbtRunner
 

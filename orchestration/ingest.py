@@ -94,6 +94,8 @@ def classify(path: Path, name: str) -> tuple[str, list[str]]:
         raise RefusedFile(f"{name}: gzip-compressed, not a CSV text file; decompress it first")
     if head.startswith(b"PK\x03\x04"):
         raise RefusedFile(f"{name}: a zip archive, not a CSV text file; extract it first")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise RefusedFile(f"{name}: UTF-16 text; save it as UTF-8 and ingest it again")
     if b"\x00" in head:
         raise RefusedFile(f"{name}: binary content (NUL bytes), not a CSV text file")
     first = head.split(b"\n", 1)[0].rstrip(b"\r")
@@ -102,7 +104,10 @@ def classify(path: Path, name: str) -> tuple[str, list[str]]:
     try:
         header_text = first.decode("utf-8")
     except UnicodeDecodeError:
-        raise RefusedFile(f"{name}: the header line is not UTF-8 text") from None
+        raise RefusedFile(
+            f"{name}: the header line is not UTF-8 text (another encoding, or not text at all); "
+            "save the file as UTF-8"
+        ) from None
     columns = [c.strip().strip('"').strip().lower() for c in header_text.split(",")]
     for entity, expected in ENTITIES.items():
         if sorted(columns) == sorted(expected):

@@ -1,0 +1,108 @@
+"""Ingestion: refusals, idempotency and the line-split bronze twin (SPEC §2)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.layout import BRONZE_NAME, parsed_key
+from tests.conftest import clean_env, lakehouse
+
+CLIENT_HEADER = "id_client,name,email,subscription_date,country"
+PURCHASE_HEADER = "id_purchase,id_client,product,price,quantity,purchase_date,total"
+
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory):
+    """One ingestion of a folder holding good files and every kind of bad one."""
+    src = tmp_path_factory.mktemp("ingest-src")
+    (src / "a_clients.csv").write_text(f"{CLIENT_HEADER}\n1,Ann,ann@x.com,2024-01-01,France\n")
+    (src / "b_purchases.csv").write_text(
+        f"{PURCHASE_HEADER}\n1,1,Laptop,10.00,1,2024-02-01,10.00\n"
+    )
+    # BOM, CRLF line endings and a trailing empty line: accepted and parsed correctly.
+    (src / "c_clients_bom.csv").write_bytes(
+        b"\xef\xbb\xbf" + f"{CLIENT_HEADER}\r\n2,Bob,bob@x.com,2024-01-02,Spain\r\n\r\n".encode()
+    )
+    # The right columns in another order: accepted, fields mapped by name.
+    (src / "d_reordered.csv").write_text(
+        "country,email,id_client,name,subscription_date\nItaly,cy@x.com,3,Cy,2024-01-03\n"
+    )
+    (src / "e_empty.csv").write_bytes(b"")
+    (src / "f_wrong_header.csv").write_text("id,label\n1,x\n")
+    (src / "g_extra_column.csv").write_text(f"{CLIENT_HEADER},vip\n4,D,d@x.com,2024-01-01,UK,y\n")
+    (src / "h_missing_column.csv").write_text("id_client,name,email,country\n5,E,e@x.com,France\n")
+    (src / "i_gzipped.csv").write_bytes(gzip.compress(f"{CLIENT_HEADER}\n".encode()))
+    rng = random.Random(3)
+    (src / "j_random.csv").write_bytes(bytes(rng.randrange(256) for _ in range(4096)))
+    (src / "k_latin1.csv").write_bytes(
+        "id_client,name,email,subscription_date,country,région\n6,Zoë\n".encode("latin-1")
+    )
+    (src / "l_utf16.csv").write_text(f"{CLIENT_HEADER}\n7,Al,al@x.com,2024-01-01,UK\n", "utf-16")
+    (src / "notes.txt").write_text("not data")
+    lake = tmp_path_factory.mktemp("ingest-lake")
+    env = clean_env(LAKE_DIR=str(lake), LAKEHOUSE_STATE_DIR=str(lake / "state"))
+    result = lakehouse("ingest", str(src), "--json", env=env)
+    return src, lake, env, json.loads(result.stdout)
+
+
+def test_good_files_land_once(landed):
+    _, lake, _, report = landed
+    sources = sorted(item["source"] for item in report["landed"])
+    assert sources == ["a_clients.csv", "b_purchases.csv", "c_clients_bom.csv", "d_reordered.csv"]
+    keys = sorted(
+        p.relative_to(lake / "bronze").as_posix() for p in (lake / "bronze").rglob("*.csv")
+    )
+    assert len(keys) == 4
+    assert all(BRONZE_NAME.match(k) for k in keys)
+
+
+def test_each_refusal_names_the_file_and_the_problem(landed):
+    _, _, _, report = landed
+    refused = {item["file"]: item["reason"] for item in report["refused"]}
+    assert set(refused) == {
+        "e_empty.csv",
+        "f_wrong_header.csv",
+        "g_extra_column.csv",
+        "h_missing_column.csv",
+        "i_gzipped.csv",
+        "j_random.csv",
+        "k_latin1.csv",
+        "l_utf16.csv",
+    }
+    for name, reason in refused.items():
+        assert reason.startswith(name), reason
+    assert "empty" in refused["e_empty.csv"]
+    assert "gzip" in refused["i_gzipped.csv"]
+    assert "not UTF-8" in refused["k_latin1.csv"]
+    assert "UTF-16" in refused["l_utf16.csv"]
+    assert "unexpected vip" in refused["g_extra_column.csv"]
+    assert "missing subscription_date" in refused["h_missing_column.csv"]
+    skipped = {item["file"]: item["reason"] for item in report["skipped"]}
+    assert any(f.endswith("notes.txt") for f in skipped)
+
+
+def test_twins_parse_bom_crlf_and_reordered_headers(landed):
+    _, lake, _, report = landed
+    rows = {}
+    for item in report["landed"]:
+        table = pq.read_table(lake / "bronze" / parsed_key(item["bronze_key"])).to_pylist()
+        rows[item["source"]] = table
+    bom = rows["c_clients_bom.csv"]
+    assert len(bom) == 1  # the trailing empty line is not a row
+    assert bom[0]["id_client"] == "2" and bom[0]["country"] == "Spain"  # no BOM, no \r
+    assert bom[0]["_row_number"] == 2
+    reordered = rows["d_reordered.csv"][0]
+    assert (reordered["id_client"], reordered["name"], reordered["country"]) == ("3", "Cy", "Italy")
+
+
+def test_second_ingest_skips_everything_already_landed(landed):
+    src, lake, env, _ = landed
+    again = json.loads(lakehouse("ingest", str(src), "--json", env=env).stdout)
+    assert again["landed"] == []
+    assert sum("already in bronze" in s["reason"] for s in again["skipped"]) == 4
+    assert len(list((lake / "bronze").rglob("*.csv"))) == 4

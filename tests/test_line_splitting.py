@@ -1,0 +1,54 @@
+"""The structural check of ingestion, on hand-written lines (SPEC §2, §3 malformed_line)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from orchestration.ingest import split_lines
+
+HEADER = ["id_client", "name", "email", "subscription_date", "country"]
+WHEN = datetime(2025, 1, 1, 12, 0, 0)
+
+
+def split(raw: bytes, first_line: int = 2) -> list[dict]:
+    return split_lines(raw, first_line, HEADER, "clients", "f.csv", WHEN).to_pylist()
+
+
+def test_plain_quoted_and_broken_lines_keep_their_line_numbers():
+    raw = (
+        b"1,Ann,a@x.com,2024-01-01,France\n"
+        b'2,"Smith, J",b@x.com,2024-01-02,UK\n'
+        b"3,Bad\xff,c@x.com,2024-01-01,France\n"
+        b"4,too,few\n"
+        b'5,"unterminated,x@y.com,2024-01-01,France\n'
+        b"6,a,b,c,d,e\n"
+        b"\n"
+        b"7, spaced ,e@x.com,2024-01-01,  France  \r"
+    )
+    rows = split(raw)
+    assert [r["_row_number"] for r in rows] == [2, 3, 4, 5, 6, 7, 9]
+    good = [r for r in rows if r["_malformed_error"] is None]
+    assert [r["id_client"] for r in good] == ["1", "2", "7"]
+    assert good[1]["name"] == "Smith, J"
+    assert good[2]["name"] == " spaced " and good[2]["country"] == "  France  "  # raw, untrimmed
+    broken = {r["_row_number"]: r for r in rows if r["_malformed_error"] is not None}
+    assert set(broken) == {4, 5, 6, 7}
+    assert broken[4]["_malformed_error"] == "invalid UTF-8 bytes"
+    assert broken[4]["_raw_line"] == "3,Bad\\xff,c@x.com,2024-01-01,France"
+    assert broken[5]["_malformed_error"] == "expected 5 fields, found 3"
+    assert "quot" in broken[6]["_malformed_error"]
+    assert broken[7]["_malformed_error"] == "expected 5 fields, found 6"
+    assert all(r["id_client"] is None for r in broken.values())
+
+
+def test_a_quoted_comma_does_not_count_as_a_field_separator():
+    rows = split(b'1,"a, b, c",x@y.com,2024-01-01,"France"\n')
+    assert rows[0]["_malformed_error"] is None
+    assert rows[0]["name"] == "a, b, c" and rows[0]["country"] == "France"
+
+
+def test_audit_columns():
+    rows = split(b"1,Ann,a@x.com,2024-01-01,France\n", first_line=40)
+    assert rows[0]["_source_file"] == "f.csv"
+    assert rows[0]["_ingested_at"] == WHEN
+    assert rows[0]["_row_number"] == 40
