@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -320,7 +321,26 @@ def where() -> None:
 
 
 def main() -> None:
-    app()
+    """Entry point of `.venv/bin/lakehouse`.
+
+    prefect-dbt leaves one daemon thread per dbt node behind; at interpreter finalization Python
+    force-exits daemon threads, and unwinding through native frames aborts the process
+    ("FATAL: exception not rethrown", exit 134) after a run that succeeded. So once the command
+    is done, the exit handlers run (Prefect stops its ephemeral server, logs are flushed) and the
+    process ends with the command's own exit code, without the finalization step.
+    """
+    code: int | str | None = 0
+    try:
+        app()
+    except SystemExit as exit_:
+        code = exit_.code
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,26 @@ def project_args(settings: Settings) -> list[str]:
     ]
 
 
+def release_dbt_connections() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process.
+
+    A DuckDB connection still alive at interpreter shutdown, after dbt's worker threads used it,
+    can abort the process ("FATAL: exception not rethrown", duckdb/duckdb#13904); closing it
+    right after each dbt command also frees the warehouse file for the export.
+    """
+    import gc
+
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.factory import cleanup_connections
+
+    cleanup_connections()
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
+    gc.collect()
+
+
 def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = True) -> DbtOutcome:
     """Run a dbt command with dbt's own runner (no Prefect tasks); never raises on dbt failures."""
     from dbt.cli.main import dbtRunner
@@ -62,7 +82,10 @@ def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = Tru
     settings = settings or get_settings()
     dbt_environment(settings)
     flags = ["--quiet"] if quiet else []
-    result = dbtRunner().invoke([*args, *project_args(settings), *flags])
+    try:
+        result = dbtRunner().invoke([*args, *project_args(settings), *flags])
+    finally:
+        release_dbt_connections()
     nodes: dict[str, str] = {}
     seconds = 0.0
     if result.result is not None and hasattr(result.result, "results"):

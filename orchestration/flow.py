@@ -51,7 +51,10 @@ def dbt_build(as_of_date: str) -> dbt_runner.DbtOutcome:
         disable_assets=True,
     )
     started = time.monotonic()
-    result = runner.invoke(["build", "--vars", dbt_runner.dbt_vars(as_of_date)])
+    try:
+        result = runner.invoke(["build", "--vars", dbt_runner.dbt_vars(as_of_date)])
+    finally:
+        dbt_runner.release_dbt_connections()
     nodes = {}
     if result.result is not None and hasattr(result.result, "results"):
         nodes = {r.node.unique_id: str(r.status) for r in result.result.results}
