@@ -99,3 +99,17 @@
         {%- endfor %}
     ), '')
 {%- endmacro %}
+
+{#- A small literal table: `columns` names, `rows` tuples of Python literals. -#}
+{% macro values_table(columns, rows) -%}
+    {%- for row in rows %}
+    select
+        {%- for value in row %}
+        {% if value is string %}'{{ value }}'{% else %}{{ value }}{% endif %} as {{ columns[loop.index0] }}
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+{%- endmacro %}

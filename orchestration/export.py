@@ -71,6 +71,33 @@ def _copy(conn: duckdb.DuckDBPyConnection, relation: str, target: str) -> int:
     return count
 
 
+def quality_report(conn: duckdb.DuckDBPyConnection) -> dict:
+    """quality_report.json from gold.rpt_data_quality (SPEC §3 report)."""
+    rows = conn.execute(
+        "select entity, source_file, measure, metric, row_count, score "
+        "from gold.rpt_data_quality order by entity, source_file, measure, sort_order"
+    ).fetchall()
+    report: dict = {"entities": {}, "overall": {}, "files": {}}
+    for entity, source_file, measure, metric, row_count, score in rows:
+        if source_file != "all":
+            target = report["files"].setdefault(source_file, {"entity": entity})
+        elif entity == "overall":
+            target = report["overall"]
+        else:
+            target = report["entities"].setdefault(entity, {})
+        if measure == "rows":
+            target[f"{metric}_rows"] = row_count
+        elif measure == "score":
+            target["quality_score"] = float(score) if score is not None else None
+        else:
+            group = {"quarantine": "quarantine", "fix": "fixes", "nulls": "null_counts"}[measure]
+            target.setdefault(group, {})[metric] = row_count
+    return report
+
+
+DOCUMENTS = {"quality_report.json": ("rpt_data_quality", quality_report)}
+
+
 def read_latest(lake: Lake) -> dict | None:
     if not lake.exists("gold", LATEST):
         return None
@@ -108,11 +135,18 @@ def export(
             if model in _models_in(conn, "silver"):
                 target = lake.uri("silver", f"{folder}/{model}.parquet")
                 result.silver[model] = _copy(conn, f"silver.{model}", target)
+        documents = {
+            name: build(conn) for name, (model, build) in DOCUMENTS.items() if model in gold_models
+        }
     finally:
         conn.close()
 
     published_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result.published_at = published_at
+    for name, document in documents.items():
+        document = {"run_id": run_id, "as_of_date": as_of_date, **document}
+        lake.write_bytes("gold", f"{folder}/{name}", json.dumps(document, indent=2).encode())
+        result.documents.append(name)
     manifest = {
         "run_id": run_id,
         "as_of_date": as_of_date,
@@ -122,6 +156,7 @@ def export(
         "silver_run_uri": lake.uri("silver", folder),
         "models": sorted(result.gold),
         "silver_models": sorted(result.silver),
+        "documents": sorted(result.documents),
         "row_counts": {**result.gold, **result.silver},
         **(extra_manifest or {}),
     }

@@ -130,6 +130,7 @@ def read_latest(gold_root: Path) -> dict:
 
 def copy_dbt_project(target: Path) -> Path:
     """A scratch copy of the dbt project (for tests that must break a model)."""
+    target.mkdir(parents=True, exist_ok=True)
     for name in ("dbt_project.yml", "models", "macros", "seeds", "snapshots", "tests"):
         source = ROOT / name
         if source.is_dir():
