@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import subprocess
@@ -43,6 +44,10 @@ def _prefect_environment() -> None:
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    if not os.environ.get("PREFECT_API_URL"):
+        # The ephemeral API lives only as long as the command: shipping logs to it would make
+        # Prefect start a second server at exit to deliver the last ones.
+        os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 
 def _ensure_store() -> None:
@@ -340,7 +345,23 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     atexit._run_exitfuncs()
+    _stop_children()
     os._exit(code or 0)
+
+
+def _stop_children() -> None:
+    """Terminate any child process still running (a server a library forgot to stop)."""
+    import signal
+
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(stat.parent.name), signal.SIGTERM)
 
 
 if __name__ == "__main__":

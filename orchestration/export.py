@@ -160,6 +160,10 @@ def export(
         "row_counts": {**result.gold, **result.silver},
         **(extra_manifest or {}),
     }
+    docs = settings.dbt_project_dir / "target" / "static_index.html"
+    if docs.exists():  # the dbt docs site (lineage), one self-contained page
+        lake.upload_file("gold", f"{folder}/docs/index.html", docs)
+        manifest["docs_uri"] = lake.uri("gold", f"{folder}/docs/index.html")
     lake.write_bytes("gold", f"{folder}/_manifest.json", json.dumps(manifest, indent=2).encode())
     # The single atomic step that publishes the run.
     lake.write_bytes("gold", LATEST, json.dumps(manifest, indent=2).encode())

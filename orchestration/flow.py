@@ -64,7 +64,8 @@ def dbt_build(as_of_date: str) -> dbt_runner.DbtOutcome:
 @task(name="dbt docs generate")
 def docs_task(as_of_date: str) -> dbt_runner.DbtOutcome:
     outcome = dbt_runner.run_dbt(
-        ["docs", "generate", "--vars", dbt_runner.dbt_vars(as_of_date)], get_settings()
+        ["docs", "generate", "--static", "--vars", dbt_runner.dbt_vars(as_of_date)],
+        get_settings(),
     )
     if not outcome.success:
         raise dbt_runner.DbtError("dbt docs generate failed; see logs/dbt.log")
