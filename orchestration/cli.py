@@ -350,16 +350,21 @@ def main() -> None:
 
 
 def _stop_children() -> None:
-    """Terminate any child process still running (a server a library forgot to stop)."""
+    """Terminate child processes a library forgot to stop (Prefect's ephemeral API server).
+
+    Only children in our own process group: servers the project starts on purpose (the embedded
+    object store) run in a session of their own and outlive the command.
+    """
     import signal
 
-    me = str(os.getpid())
+    me, group = str(os.getpid()), str(os.getpgrp())
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if fields[1] == me and fields[0] != "Z":
+        state, parent, process_group = fields[0], fields[1], fields[2]
+        if parent == me and process_group == group and state != "Z":
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(stat.parent.name), signal.SIGTERM)
 

@@ -95,7 +95,38 @@ def quality_report(conn: duckdb.DuckDBPyConnection) -> dict:
     return report
 
 
-DOCUMENTS = {"quality_report.json": ("rpt_data_quality", quality_report)}
+def statistical_distributions(conn: duckdb.DuckDBPyConnection) -> dict:
+    """statistical_distributions.json from gold.rpt_distribution_statistics."""
+    rows = conn.execute(
+        "select metric, statistic, value from gold.rpt_distribution_statistics order by all"
+    ).fetchall()
+    document: dict = {}
+    for metric, statistic, value in rows:
+        document.setdefault(metric, {})[statistic] = None if value is None else float(value)
+    return {"metrics": document}
+
+
+def gold_summary(conn: duckdb.DuckDBPyConnection) -> dict:
+    """gold_summary.json: the one row of gold.rpt_gold_summary."""
+    cursor = conn.execute("select * from gold.rpt_gold_summary")
+    columns = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    return {"summary": dict(zip(columns, row, strict=True)) if row else {}}
+
+
+# JSON documents published beside the Parquet files: file name → (source model, builder).
+DOCUMENTS = {
+    "quality_report.json": ("rpt_data_quality", quality_report),
+    "statistical_distributions.json": ("rpt_distribution_statistics", statistical_distributions),
+    "gold_summary.json": ("rpt_gold_summary", gold_summary),
+}
+
+
+def _json_value(value: object) -> object:
+    """Dates as ISO text, decimals as numbers."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return float(value)  # Decimal
 
 
 def read_latest(lake: Lake) -> dict | None:
@@ -145,7 +176,8 @@ def export(
     result.published_at = published_at
     for name, document in documents.items():
         document = {"run_id": run_id, "as_of_date": as_of_date, **document}
-        lake.write_bytes("gold", f"{folder}/{name}", json.dumps(document, indent=2).encode())
+        payload = json.dumps(document, indent=2, default=_json_value).encode()
+        lake.write_bytes("gold", f"{folder}/{name}", payload)
         result.documents.append(name)
     manifest = {
         "run_id": run_id,

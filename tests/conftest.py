@@ -109,6 +109,53 @@ def state_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """One Prefect server for the session's runs (each run would otherwise start its own
+    ephemeral API, ~20 s each); the runs are then visible in one place, as with `serve`."""
+    import time
+    import urllib.request
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = clean_env(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+    )
+    log = open(home / "server.log", "wb")  # noqa: SIM115 - kept open for the server's life
+    process = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"prefect server did not start: {(home / 'server.log').read_text()}")
+        time.sleep(1)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
 def seaweed(tmp_path_factory, state_dir):
     """A real SeaweedFS started on free ports for the session, stopped at the end."""
     store_state = tmp_path_factory.mktemp("seaweed-state")

@@ -43,10 +43,10 @@ def run_env(tmp_path_factory, state_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def lake_dir_run(tmp_path_factory, state_dir, clean_sources):
+def lake_dir_run(tmp_path_factory, state_dir, clean_sources, prefect_api):
     """One run under LAKE_DIR (no object store); the lake is reused by later tests."""
     lake = tmp_path_factory.mktemp("lake") / "does-not-exist-yet"
-    env = run_env(tmp_path_factory, state_dir, LAKE_DIR=str(lake))
+    env = run_env(tmp_path_factory, state_dir, LAKE_DIR=str(lake), PREFECT_API_URL=prefect_api)
     result = lakehouse("run", "--sources", str(clean_sources), "--as-of", END_DATE, env=env)
     return lake, env, result
 
@@ -124,6 +124,7 @@ def test_failing_model_fails_the_run_and_keeps_latest(lake_dir_run, tmp_path, cl
 
 
 def test_object_store_run_matches_plain_python(seaweed, state_dir, clean_sources):
+    # The default path end to end: embedded S3 store and Prefect's ephemeral local API.
     env = {**seaweed, "PREFECT_HOME": str(state_dir / "prefect")}
     lakehouse("run", "--sources", str(clean_sources), "--as-of", END_DATE, env=env)
     from orchestration.settings import Settings

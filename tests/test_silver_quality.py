@@ -23,13 +23,14 @@ ENTITIES = ("clients", "purchases")
 
 
 @pytest.fixture(scope="session")
-def dirty_run(tmp_path_factory, state_dir):
+def dirty_run(tmp_path_factory, state_dir, prefect_api):
     src = tmp_path_factory.mktemp("dirty-sources")
     lake = tmp_path_factory.mktemp("dirty-lake")
     env = clean_env(
         LAKE_DIR=str(lake),
         LAKEHOUSE_STATE_DIR=str(state_dir),
         PREFECT_HOME=str(state_dir / "prefect"),
+        PREFECT_API_URL=prefect_api,
     )
     lakehouse(
         "generate", "--out", str(src), "--clients", "10000", "--seed", "2024",
