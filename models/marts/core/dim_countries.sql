@@ -1,0 +1,30 @@
+-- The ten countries of the seed plus `Unknown` (clients whose country could not be recognised).
+
+with
+
+countries as (
+
+    select * from {{ ref('countries') }}
+
+),
+
+final as (
+
+    select
+        country,
+        iso_code,
+        region,
+        currency,
+        false as is_unknown
+    from countries
+    union all
+    select
+        'Unknown' as country,
+        cast(null as varchar) as iso_code,
+        cast(null as varchar) as region,
+        cast(null as varchar) as currency,
+        true as is_unknown
+
+)
+
+select * from final
