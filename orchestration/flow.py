@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from orchestration import dbt_runner
-from orchestration.export import export
+from orchestration.export import export, new_run_id
 from orchestration.ingest import IngestReport, ingest
 from orchestration.settings import PROJECT_ROOT, get_settings
 from orchestration.storage import Lake
@@ -34,7 +34,7 @@ def ingest_task(sources: str | None) -> IngestReport:
     return report
 
 
-def dbt_build(as_of_date: str) -> dbt_runner.DbtOutcome:
+def dbt_build(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
     """`dbt build` with one Prefect task per model, seed and test (prefect-dbt)."""
     from dbt_common.events.base_types import EventLevel
     from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
@@ -52,7 +52,9 @@ def dbt_build(as_of_date: str) -> dbt_runner.DbtOutcome:
     )
     started = time.monotonic()
     try:
-        result = runner.invoke(["build", "--vars", dbt_runner.dbt_vars(as_of_date)])
+        result = runner.invoke(
+            ["build", "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})]
+        )
     finally:
         dbt_runner.release_dbt_connections()
     nodes = {}
@@ -73,8 +75,8 @@ def docs_task(as_of_date: str) -> dbt_runner.DbtOutcome:
 
 
 @task(name="export", retries=1, retry_delay_seconds=3)
-def export_task(as_of_date: str) -> dict:
-    result = export(as_of_date, get_settings())
+def export_task(as_of_date: str, run_id: str) -> dict:
+    result = export(as_of_date, get_settings(), run_id=run_id)
     return {
         "run_id": result.run_id,
         "run_folder": result.run_folder,
@@ -115,7 +117,8 @@ def pipeline(sources: str | None = None, as_of_date: str | None = None) -> dict:
     """Ingest the landing area (and `sources`, if given), build, document and publish."""
     as_of_date = as_of_date or datetime.now(UTC).strftime("%Y-%m-%d")
     durations: dict[str, float] = {}
-    summary: dict = {"as_of_date": as_of_date, "durations": durations}
+    run_id = new_run_id()
+    summary: dict = {"as_of_date": as_of_date, "run_id": run_id, "durations": durations}
 
     started = time.monotonic()
     report = ingest_task(sources)
@@ -123,7 +126,7 @@ def pipeline(sources: str | None = None, as_of_date: str | None = None) -> dict:
     summary["ingest"] = report.as_dict()
 
     started = time.monotonic()
-    build = dbt_build(as_of_date)
+    build = dbt_build(as_of_date, run_id)
     durations["dbt build"] = time.monotonic() - started
     summary["dbt"] = build.counts()
 
@@ -132,7 +135,7 @@ def pipeline(sources: str | None = None, as_of_date: str | None = None) -> dict:
     durations["dbt docs"] = time.monotonic() - started
 
     started = time.monotonic()
-    summary["export"] = export_task(as_of_date)
+    summary["export"] = export_task(as_of_date, run_id)
     durations["export"] = time.monotonic() - started
 
     create_markdown_artifact(

@@ -20,7 +20,7 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.e2e
 
-AUDIT_COLUMNS = {"_source_file", "_ingested_at", "_row_number"}
+AUDIT_COLUMNS = {"_source_file", "_ingested_at", "_row_number", "run_id"}
 
 
 def totals(conn: duckdb.DuckDBPyConnection, run_uri: str) -> tuple[Decimal, int, int, int]:

@@ -1,0 +1,212 @@
+{#-
+    Reconciliation checks shared by the singular tests in tests/reconciliation/ (SPEC §3):
+    every bronze line of an entity ends in exactly one place, silver or quarantine.
+-#}
+
+{#- SPEC §3: every bronze line ends in exactly one place, so bronze rows = silver rows + quarantined rows, for each bronze file and for the entity as a whole. Returns the files (and the '(all files)' total) that do not add up. -#}
+{% macro bronze_reconciles_per_file(entity) %}
+with
+
+bronze as (
+
+    select * from {{ source('retail', entity) }}
+
+),
+
+silver as (
+
+    select * from {{ ref('stg_retail__' ~ entity) }}
+
+),
+
+quarantine as (
+
+    select * from {{ ref('stg_retail__' ~ entity ~ '_quarantine') }}
+
+),
+
+bronze_per_file as (
+
+    select
+        _source_file,
+        count(*) as bronze_rows
+    from bronze
+    group by _source_file
+
+),
+
+silver_per_file as (
+
+    select
+        _source_file,
+        count(*) as silver_rows
+    from silver
+    group by _source_file
+
+),
+
+quarantine_per_file as (
+
+    select
+        _source_file,
+        count(*) as quarantine_rows
+    from quarantine
+    group by _source_file
+
+),
+
+all_files as (
+
+    select _source_file from bronze_per_file
+    union all
+    select _source_file from silver_per_file
+    union all
+    select _source_file from quarantine_per_file
+
+),
+
+files as (
+
+    select distinct _source_file from all_files
+
+),
+
+per_file as (
+
+    select
+        files._source_file,
+        coalesce(bronze_per_file.bronze_rows, 0) as bronze_rows,
+        coalesce(silver_per_file.silver_rows, 0) as silver_rows,
+        coalesce(quarantine_per_file.quarantine_rows, 0) as quarantine_rows
+    from files
+    left join bronze_per_file
+        on files._source_file = bronze_per_file._source_file
+    left join silver_per_file
+        on files._source_file = silver_per_file._source_file
+    left join quarantine_per_file
+        on files._source_file = quarantine_per_file._source_file
+
+),
+
+bronze_total as (
+
+    select count(*) as bronze_rows from bronze
+
+),
+
+silver_total as (
+
+    select count(*) as silver_rows from silver
+
+),
+
+quarantine_total as (
+
+    select count(*) as quarantine_rows from quarantine
+
+),
+
+entity_total as (
+
+    select
+        '(all files)' as _source_file,
+        bronze_total.bronze_rows,
+        silver_total.silver_rows,
+        quarantine_total.quarantine_rows
+    from bronze_total
+    cross join silver_total
+    cross join quarantine_total
+
+),
+
+checks as (
+
+    select * from per_file
+    union all
+    select * from entity_total
+
+),
+
+final as (
+
+    select * from checks
+    where bronze_rows != silver_rows + quarantine_rows
+
+)
+
+select * from final
+{% endmacro %}
+
+{#- SPEC §3, line by line: each bronze line (file, line number) is in exactly one of silver and quarantine, and neither holds a line that is not in bronze. Catches what equal counts can hide (one line lost while another is kept twice). -#}
+{% macro bronze_lines_land_once(entity) %}
+with
+
+bronze as (
+
+    select * from {{ source('retail', entity) }}
+
+),
+
+silver as (
+
+    select * from {{ ref('stg_retail__' ~ entity) }}
+
+),
+
+quarantine as (
+
+    select * from {{ ref('stg_retail__' ~ entity ~ '_quarantine') }}
+
+),
+
+landed as (
+
+    select
+        _source_file,
+        _row_number,
+        'silver' as destination
+    from silver
+    union all
+    select
+        _source_file,
+        _row_number,
+        'quarantine' as destination
+    from quarantine
+
+),
+
+placed as (
+
+    select
+        _source_file,
+        _row_number,
+        count(*) as destinations
+    from landed
+    group by _source_file, _row_number
+
+),
+
+compared as (
+
+    select
+        coalesce(bronze._source_file, placed._source_file) as _source_file,
+        coalesce(bronze._row_number, placed._row_number) as _row_number,
+        bronze._row_number is not null as is_in_bronze,
+        coalesce(placed.destinations, 0) as destinations
+    from bronze
+    full outer join placed
+        on
+            bronze._source_file = placed._source_file
+            and bronze._row_number = placed._row_number
+
+),
+
+final as (
+
+    select * from compared
+    where not is_in_bronze or destinations != 1
+
+)
+
+select * from final
+{% endmacro %}
