@@ -62,7 +62,9 @@ compared as (
         spine.distinct_months,
         spine.irregular_steps,
         coalesce(
-            {{ dbt.datediff('sale_bounds.first_sale_month', 'sale_bounds.last_sale_month', 'month') }}
+            {{ dbt.datediff(
+                'sale_bounds.first_sale_month', 'sale_bounds.last_sale_month', 'month'
+            ) }}
             + 1,
             0
         ) as expected_months
