@@ -1,0 +1,163 @@
+-- One row per silver client: purchase KPIs, recency, value flags, RFM scores and segment
+-- (SPEC §4). Money averages and the purchase frequency are exact and rounded once.
+
+with
+
+clients as (
+
+    select * from {{ ref('dim_clients') }}
+
+),
+
+sales as (
+
+    select * from {{ ref('fct_sales') }}
+
+),
+
+per_client as (
+
+    select
+        client_id,
+        count(*) as total_purchases,
+        {{ lakehouse.to_cents('sum(total)') }} as spent_cents,
+        min(total) as min_order_value,
+        max(total) as max_order_value,
+        cast(sum(quantity) as bigint) as total_quantity,
+        min(purchase_date) as first_purchase_date,
+        max(purchase_date) as last_purchase_date
+    from sales
+    group by client_id
+
+),
+
+purchasing as (
+
+    select
+        *,
+        {{ dbt.datediff('first_purchase_date', lakehouse.as_of_date(), 'day') }}
+            as customer_lifetime_days,
+        {{ dbt.datediff('last_purchase_date', lakehouse.as_of_date(), 'day') }}
+            as days_since_last_purchase
+    from per_client
+
+),
+
+ranked as (
+
+    -- k = purchasing clients whose value is at most as good as this client's; the range frame
+    -- counts every peer, so ties share the highest rank. Recency: fewer days is better.
+    select
+        *,
+        count(*) over (
+            order by days_since_last_purchase desc
+            range between unbounded preceding and current row
+        ) as recency_rank,
+        count(*) over (
+            order by total_purchases asc
+            range between unbounded preceding and current row
+        ) as frequency_rank,
+        count(*) over (
+            order by spent_cents asc
+            range between unbounded preceding and current row
+        ) as monetary_rank,
+        count(*) over () as purchasing_clients
+    from purchasing
+
+),
+
+spent_median as (
+
+    -- Continuous median on integer cents: a DOUBLE holding n or n + 0.5 cents exactly (the
+    -- same median on DECIMAL(18,2) would be truncated to the cent).
+    select
+        percentile_cont(0.5) within group (order by cast(spent_cents as bigint))
+            as median_spent_cents
+    from purchasing
+
+),
+
+scored as (
+
+    -- score = ceil(5 × k / N) in integer arithmetic.
+    select
+        ranked.*,
+        spent_median.median_spent_cents,
+        cast(
+            (5 * ranked.recency_rank + ranked.purchasing_clients - 1)
+            // ranked.purchasing_clients as integer
+        ) as r_score,
+        cast(
+            (5 * ranked.frequency_rank + ranked.purchasing_clients - 1)
+            // ranked.purchasing_clients as integer
+        ) as f_score,
+        cast(
+            (5 * ranked.monetary_rank + ranked.purchasing_clients - 1)
+            // ranked.purchasing_clients as integer
+        ) as m_score
+    from ranked
+    cross join spent_median
+
+),
+
+segmented as (
+
+    select
+        *,
+        case
+            when r_score in (1, 2) and f_score in (1, 2) then 'Hibernating'
+            when r_score in (1, 2) and f_score in (3, 4) then 'At Risk'
+            when r_score in (1, 2) and f_score = 5 then 'Can''t Lose Them'
+            when r_score = 3 and f_score in (1, 2) then 'About to Sleep'
+            when r_score = 3 and f_score = 3 then 'Need Attention'
+            when r_score in (3, 4) and f_score in (4, 5) then 'Loyal Customers'
+            when r_score = 4 and f_score = 1 then 'Promising'
+            when r_score = 5 and f_score = 1 then 'New Customers'
+            when r_score in (4, 5) and f_score in (2, 3) then 'Potential Loyalists'
+            when r_score = 5 and f_score in (4, 5) then 'Champions'
+        end as rfm_segment
+    from scored
+
+),
+
+final as (
+
+    select
+        clients.client_id,
+        clients.name,
+        clients.email_masked,
+        clients.country,
+        coalesce(segmented.total_purchases, 0) as total_purchases,
+        cast(coalesce(segmented.spent_cents, 0) * 0.01 as decimal(18, 2)) as total_spent,
+        {{ lakehouse.money_avg('segmented.spent_cents', 'segmented.total_purchases') }}
+            as avg_order_value,
+        segmented.min_order_value,
+        segmented.max_order_value,
+        coalesce(segmented.total_quantity, 0) as total_quantity,
+        segmented.first_purchase_date,
+        segmented.last_purchase_date,
+        segmented.customer_lifetime_days,
+        -- purchases / max(lifetime_days / 30, 1) = 30 × purchases / max(lifetime_days, 30)
+        {{ lakehouse.exact_ratio(
+            '30 * segmented.total_purchases', 'greatest(segmented.customer_lifetime_days, 30)'
+        ) }}
+            as purchase_frequency_per_month,
+        segmented.days_since_last_purchase,
+        coalesce(segmented.days_since_last_purchase <= 90, false) as is_active,
+        coalesce(segmented.spent_cents > segmented.median_spent_cents, false) as is_high_value,
+        coalesce(
+            segmented.spent_cents > segmented.median_spent_cents
+            and segmented.days_since_last_purchase > 90,
+            false
+        ) as is_at_risk,
+        segmented.r_score,
+        segmented.f_score,
+        segmented.m_score,
+        coalesce(segmented.rfm_segment, 'No Purchases') as rfm_segment
+    from clients
+    left join segmented
+        on clients.client_id = segmented.client_id
+
+)
+
+select * from final
