@@ -47,13 +47,16 @@ lint: install ## ruff and sqlfluff (dbt templater)
 	$(BIN)/ruff format --check .
 	LAKE_DIR=$$(mktemp -d) $(BIN)/sqlfluff lint models macros tests/reconciliation
 
-dbt-check: install ## dbt build (models, seeds, tests) on a small generated dirty data set
-	@set -e; lake=$$(mktemp -d); src=$$(mktemp -d); \
-	trap 'rm -rf "$$lake" "$$src"' EXIT; \
+dbt-check: install ## dbt build on a small generated dirty data set, then the project-structure checks
+	@set -e; lake=$$(mktemp -d); src=$$(mktemp -d); tgt=$$(mktemp -d); \
+	trap 'rm -rf "$$lake" "$$src" "$$tgt"' EXIT; \
 	$(BIN)/lakehouse generate --out $$src --clients 2000 --seed 7 --end-date 2025-06-30 \
 		--dirty-rate 0.05 --batches 2; \
 	LAKE_DIR=$$lake $(BIN)/lakehouse ingest $$src; \
-	LAKE_DIR=$$lake $(BIN)/dbt build --vars '{as_of_date: "2025-06-30"}'
+	export LAKE_DIR=$$lake DBT_TARGET_PATH=$$tgt; \
+	$(BIN)/dbt build --vars '{as_of_date: "2025-06-30"}'; \
+	$(BIN)/dbt docs generate --vars '{as_of_date: "2025-06-30"}'; \
+	scripts/check_project_structure.sh $$tgt
 
 pytest: install ## The pytest suites
 	$(BIN)/pytest

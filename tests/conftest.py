@@ -187,3 +187,17 @@ def copy_dbt_project(target: Path) -> Path:
         elif source.exists():
             shutil.copy(source, target / name)
     return target
+
+
+@pytest.fixture(scope="session")
+def lake_dir_run(tmp_path_factory, state_dir, clean_sources, prefect_api):
+    """One run under LAKE_DIR (no object store); the lake is reused by later tests."""
+    lake = tmp_path_factory.mktemp("lake") / "does-not-exist-yet"
+    env = clean_env(
+        LAKEHOUSE_STATE_DIR=str(state_dir),
+        PREFECT_HOME=str(state_dir / "prefect"),
+        LAKE_DIR=str(lake),
+        PREFECT_API_URL=prefect_api,
+    )
+    result = lakehouse("run", "--sources", str(clean_sources), "--as-of", END_DATE, env=env)
+    return lake, env, result

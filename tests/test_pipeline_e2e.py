@@ -11,7 +11,6 @@ import pytest
 
 from tests.conftest import (
     END_DATE,
-    clean_env,
     copy_dbt_project,
     lakehouse,
     plain_python_truth,
@@ -32,23 +31,6 @@ def totals(conn: duckdb.DuckDBPyConnection, run_uri: str) -> tuple[Decimal, int,
         f"select count(*) from read_parquet('{run_uri}/dim_clients.parquet')"
     ).fetchone()[0]
     return Decimal(revenue), orders, purchasers, clients
-
-
-def run_env(tmp_path_factory, state_dir: Path, **extra: str) -> dict[str, str]:
-    return clean_env(
-        LAKEHOUSE_STATE_DIR=str(state_dir),
-        PREFECT_HOME=str(state_dir / "prefect"),
-        **extra,
-    )
-
-
-@pytest.fixture(scope="session")
-def lake_dir_run(tmp_path_factory, state_dir, clean_sources, prefect_api):
-    """One run under LAKE_DIR (no object store); the lake is reused by later tests."""
-    lake = tmp_path_factory.mktemp("lake") / "does-not-exist-yet"
-    env = run_env(tmp_path_factory, state_dir, LAKE_DIR=str(lake), PREFECT_API_URL=prefect_api)
-    result = lakehouse("run", "--sources", str(clean_sources), "--as-of", END_DATE, env=env)
-    return lake, env, result
 
 
 def test_lake_dir_run_matches_plain_python(lake_dir_run, clean_sources):
