@@ -15,7 +15,15 @@ st.set_page_config(page_title="Retail lakehouse", page_icon=":material/storefron
 # Streamlit's legacy multipage mode, which runs a page file without this script (on the first
 # run after a server start, and on every AppTest rerun).
 page = st.navigation(
-    [st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True)]
+    [
+        st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("views/temporal.py", title="Temporal", icon=":material/timeline:"),
+        st.Page("views/clients.py", title="Clients", icon=":material/group:"),
+        st.Page("views/products.py", title="Products", icon=":material/inventory_2:"),
+        st.Page("views/geography.py", title="Geography", icon=":material/public:"),
+        st.Page("views/statistics.py", title="Statistics", icon=":material/query_stats:"),
+        st.Page("views/data_quality.py", title="Data quality", icon=":material/verified:"),
+    ]
 )
 
 try:
@@ -31,6 +39,7 @@ else:
         shell.remember_manifest(manifest)
         shell.show_run(manifest)
         try:
+            shell.show_filters(manifest)
             page.run()
         except data.DashboardDataError as error:
             shell.show_broken_export(error)

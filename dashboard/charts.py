@@ -1,4 +1,8 @@
-"""Plotly figures shared by the pages: built from the small frames `data.py` returns."""
+"""Plotly figures shared by the pages: built from the small frames `data.py` returns.
+
+Every figure has a title, axis titles with units and hover text; money reads in euros
+(`formatting.CURRENCY_SYMBOL`), percentages with a `%` sign.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,35 @@ import plotly.graph_objects as go
 
 from dashboard.formatting import CURRENCY_SYMBOL, PLOTLY_CURRENCY
 
+LEGEND_ON_TOP = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1}
+MONEY_AXIS = {"tickprefix": CURRENCY_SYMBOL, "tickformat": ",.0f"}
+
+
+def _layout(figure: go.Figure, *, title: str, x_label: str, y_label: str, **extra) -> go.Figure:
+    figure.update_layout(
+        title={"text": title},
+        xaxis={"title": {"text": x_label}, **extra.pop("xaxis", {})},
+        yaxis={"title": {"text": y_label}, **extra.pop("yaxis", {})},
+        legend=LEGEND_ON_TOP,
+        margin={"t": 80},
+        **extra,
+    )
+    return figure
+
 
 def revenue_trend(
     frame: pd.DataFrame,
     *,
     x: str,
     revenue: str,
-    average: str | None,
+    averages: dict[str, str] | None = None,
     title: str,
     period_label: str,
-    average_label: str = "7-day moving average",
     hover_date_format: str = "%a %d %b %Y",
+    anomalies: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Revenue per period as a line, with an optional moving average as a second line."""
+    """Revenue per period as a line, moving averages (column → label) as more lines, and
+    anomalous days (`sale_date`, `total_revenue`, `z_score`, `direction`) as markers."""
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
@@ -31,34 +51,258 @@ def revenue_trend(
             hovertemplate=f"Revenue: {PLOTLY_CURRENCY}<extra></extra>",
         )
     )
-    if average is not None:
+    for column, label in (averages or {}).items():
         figure.add_trace(
             go.Scatter(
                 x=frame[x],
-                y=frame[average],
+                y=frame[column],
                 mode="lines",
-                name=average_label.capitalize(),
+                name=label.capitalize(),
                 line={"width": 2.5},
-                hovertemplate=f"{average_label.capitalize()}: {PLOTLY_CURRENCY}<extra></extra>",
+                hovertemplate=f"{label.capitalize()}: {PLOTLY_CURRENCY}<extra></extra>",
             )
         )
-    figure.update_layout(
-        title={"text": title},
-        xaxis={"title": {"text": period_label}, "hoverformat": hover_date_format},
-        yaxis={
-            "title": {"text": f"Revenue ({CURRENCY_SYMBOL})"},
-            "tickprefix": CURRENCY_SYMBOL,
-            "tickformat": ",.0f",
-            "rangemode": "tozero",
-        },
+    if anomalies is not None and not anomalies.empty:
+        figure.add_trace(
+            go.Scatter(
+                x=anomalies["sale_date"],
+                y=anomalies["total_revenue"],
+                mode="markers",
+                name="Anomaly",
+                marker={"size": 11, "symbol": "diamond", "color": "crimson"},
+                customdata=anomalies[["z_score", "direction"]],
+                hovertemplate=(
+                    f"Anomaly ({'%{customdata[1]}'}): {PLOTLY_CURRENCY}, "
+                    "z = %{customdata[0]:.2f}<extra></extra>"
+                ),
+            )
+        )
+    return _layout(
+        figure,
+        title=title,
+        x_label=period_label,
+        y_label=f"Revenue ({CURRENCY_SYMBOL})",
+        xaxis={"hoverformat": hover_date_format},
+        yaxis={**MONEY_AXIS, "rangemode": "tozero"},
         hovermode="x unified",
-        legend={
-            "orientation": "h",
-            "yanchor": "bottom",
-            "y": 1.02,
-            "xanchor": "right",
-            "x": 1,
-        },
-        margin={"t": 80},
     )
-    return figure
+
+
+def growth_bars(
+    frame: pd.DataFrame, *, x: str, growth: str, title: str, period_label: str
+) -> go.Figure:
+    """Growth in percent vs the previous period; green up, red down."""
+    values = frame[growth]
+    figure = go.Figure(
+        go.Bar(
+            x=frame[x],
+            y=values,
+            name="Growth",
+            marker={"color": ["seagreen" if v >= 0 else "indianred" for v in values.fillna(0)]},
+            hovertemplate="%{x|%d %b %Y}: %{y:+,.2f}%<extra></extra>",
+        )
+    )
+    return _layout(
+        figure,
+        title=title,
+        x_label=period_label,
+        y_label="Growth vs previous period (%)",
+        yaxis={"ticksuffix": "%"},
+    )
+
+
+def orders_vs_customers(frame: pd.DataFrame, *, x: str, title: str, period_label: str) -> go.Figure:
+    figure = go.Figure()
+    for column, name in (("total_orders", "Orders"), ("unique_customers", "Customers")):
+        figure.add_trace(
+            go.Scatter(
+                x=frame[x],
+                y=frame[column],
+                mode="lines",
+                name=name,
+                hovertemplate=f"{name}: %{{y:,}}<extra></extra>",
+            )
+        )
+    return _layout(
+        figure,
+        title=title,
+        x_label=period_label,
+        y_label="Count (orders, customers)",
+        yaxis={"rangemode": "tozero"},
+        hovermode="x unified",
+    )
+
+
+def bars(
+    frame: pd.DataFrame,
+    *,
+    category: str,
+    value: str,
+    title: str,
+    category_label: str,
+    value_label: str,
+    money: bool = False,
+    percent: bool = False,
+    horizontal: bool = False,
+) -> go.Figure:
+    """One bar per category (in the frame's order)."""
+    if money:
+        number = PLOTLY_CURRENCY.replace("y", "x") if horizontal else PLOTLY_CURRENCY
+        axis = MONEY_AXIS
+    else:
+        number = "%{x:,.2f}" if horizontal else "%{y:,.2f}"
+        if not percent:
+            number = number.replace(",.2f", ",")
+        axis = {"ticksuffix": "%"} if percent else {}
+    if percent:
+        number += "%"
+    label = "%{y}" if horizontal else "%{x}"
+    figure = go.Figure(
+        go.Bar(
+            x=frame[value] if horizontal else frame[category],
+            y=frame[category] if horizontal else frame[value],
+            orientation="h" if horizontal else "v",
+            hovertemplate=f"{label}: {number}<extra></extra>",
+        )
+    )
+    if horizontal:
+        return _layout(
+            figure,
+            title=title,
+            x_label=value_label,
+            y_label=category_label,
+            xaxis=axis,
+            yaxis={"autorange": "reversed"},
+        )
+    return _layout(figure, title=title, x_label=category_label, y_label=value_label, yaxis=axis)
+
+
+def histogram(
+    frame: pd.DataFrame,
+    *,
+    count: str,
+    title: str,
+    value_label: str,
+    count_label: str,
+    money: bool = False,
+) -> go.Figure:
+    """Bins computed in DuckDB (`bin_start`, `bin_end`, a count) drawn as adjoining bars."""
+    widths = frame["bin_end"] - frame["bin_start"]
+    prefix = CURRENCY_SYMBOL if money else ""
+    figure = go.Figure(
+        go.Bar(
+            x=frame["bin_start"] + widths / 2,
+            y=frame[count],
+            width=widths,
+            customdata=frame[["bin_start", "bin_end"]],
+            hovertemplate=(
+                f"{prefix}%{{customdata[0]:,.2f}} – {prefix}%{{customdata[1]:,.2f}}: "
+                f"%{{y:,}} {count_label.lower()}<extra></extra>"
+            ),
+            marker={"line": {"width": 0.5, "color": "white"}},
+        )
+    )
+    return _layout(
+        figure,
+        title=title,
+        x_label=value_label,
+        y_label=count_label,
+        xaxis=MONEY_AXIS if money else {},
+        bargap=0,
+    )
+
+
+def heatmap(
+    matrix: pd.DataFrame,
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    value_label: str,
+    value_format: str = ",",
+    value_suffix: str = "",
+) -> go.Figure:
+    """A matrix (index → rows, columns → columns) as a heat map with the values written in."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix.to_numpy(),
+            x=[str(c) for c in matrix.columns],
+            y=[str(i) for i in matrix.index],
+            colorscale="Blues",
+            colorbar={"title": {"text": value_label}},
+            texttemplate=f"%{{z:{value_format}}}{value_suffix}",
+            hovertemplate=(
+                f"{y_label}: %{{y}}<br>{x_label}: %{{x}}<br>"
+                f"{value_label}: %{{z:{value_format}}}{value_suffix}<extra></extra>"
+            ),
+        )
+    )
+    return _layout(
+        figure,
+        title=title,
+        x_label=x_label,
+        y_label=y_label,
+        xaxis={"type": "category"},
+        yaxis={"type": "category", "autorange": "reversed"},
+    )
+
+
+def box_from_statistics(
+    statistics: pd.Series, *, name: str, title: str, value_label: str, money: bool = False
+) -> go.Figure:
+    """A box plot drawn from published percentiles: box p25–p75, median, whiskers min–max."""
+    figure = go.Figure(
+        go.Box(
+            name=name,
+            q1=[statistics["p25"]],
+            median=[statistics["median"]],
+            q3=[statistics["p75"]],
+            lowerfence=[statistics["min"]],
+            upperfence=[statistics["max"]],
+            mean=[statistics["mean"]],
+            boxmean=True,
+            hoverinfo="y",
+        )
+    )
+    return _layout(
+        figure,
+        title=title,
+        x_label="",
+        y_label=value_label,
+        yaxis=MONEY_AXIS if money else {},
+    )
+
+
+def price_ranges(frame: pd.DataFrame, *, title: str) -> go.Figure:
+    """Per product, the unit price range (min to max) as a bar, and the average as a marker."""
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(
+            x=frame["product"],
+            y=frame["max_price"] - frame["min_price"],
+            base=frame["min_price"],
+            name="Min – max",
+            customdata=frame[["min_price", "max_price"]],
+            hovertemplate=(
+                f"%{{x}}: {CURRENCY_SYMBOL}%{{customdata[0]:,.2f}} – "
+                f"{CURRENCY_SYMBOL}%{{customdata[1]:,.2f}}<extra></extra>"
+            ),
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=frame["product"],
+            y=frame["avg_price"],
+            mode="markers",
+            name="Average",
+            marker={"size": 10, "symbol": "line-ew-open", "line": {"width": 3}},
+            hovertemplate=f"%{{x}} average: {PLOTLY_CURRENCY}<extra></extra>",
+        )
+    )
+    return _layout(
+        figure,
+        title=title,
+        x_label="Product",
+        y_label=f"Unit price ({CURRENCY_SYMBOL})",
+        yaxis={"tickprefix": CURRENCY_SYMBOL, "tickformat": ",.2f"},
+    )

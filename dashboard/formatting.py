@@ -55,3 +55,8 @@ def format_timestamp(value: str | None) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# st.column_config number formats for tables: euros (`€1,234.50`) and percent units.
+TABLE_CURRENCY = "euro"
+TABLE_PERCENT = "%.2f%%"

@@ -1,6 +1,9 @@
 """The app's frame around the pages: the run in the sidebar, and the screens shown instead of
 a page when there is nothing to show."""
 
+from datetime import date
+
+import pandas as pd
 import streamlit as st
 
 from dashboard import data
@@ -8,6 +11,15 @@ from dashboard.formatting import format_timestamp
 
 # Where app.py leaves the manifest of the run being displayed, for the pages to read.
 MANIFEST_STATE_KEY = "app_manifest"
+# Where app.py leaves the sidebar filters of this script run.
+FILTERS_STATE_KEY = "app_filters"
+# Keys of the sidebar filter widgets (shared by every page).
+DATES_KEY = "filter_dates"
+COUNTRIES_KEY = "filter_countries"
+PRODUCTS_KEY = "filter_products"
+UNFILTERED_NOTE = (
+    "Sidebar filters do not apply here: this figure comes from a pre-aggregated report."
+)
 
 
 def remember_manifest(manifest: data.Manifest) -> None:
@@ -20,6 +32,90 @@ def current_manifest() -> data.Manifest:
     if manifest is None:
         raise RuntimeError("pages run through the entry point: streamlit run dashboard/app.py")
     return manifest
+
+
+def current_filters() -> data.SalesFilter:
+    """The sidebar filters of this script run (no filter when the sidebar has not run)."""
+    return st.session_state.get(FILTERS_STATE_KEY, data.NO_FILTER)
+
+
+def show_filters(manifest: data.Manifest) -> data.SalesFilter:
+    """Date range, countries and products in the sidebar; remembered for the pages.
+
+    A date range covering every sale counts as no date filter, so with nothing chosen every
+    figure reads its gold model as published.
+    """
+    choices = data.filter_choices(manifest)
+    filters = data.NO_FILTER
+    with st.sidebar:
+        st.subheader("Filters")
+        start = end = None
+        if choices.first_date is not None:
+            bounds = (choices.first_date, choices.last_date)
+            chosen = st.session_state.get(DATES_KEY)
+            if chosen is not None and not all(bounds[0] <= d <= bounds[1] for d in chosen):
+                del st.session_state[DATES_KEY]  # a new run with other dates: start afresh
+            picked = st.date_input(
+                "Purchase dates",
+                value=bounds,
+                min_value=bounds[0],
+                max_value=bounds[1],
+                key=DATES_KEY,
+                format="YYYY-MM-DD",
+            )
+            start, end = _date_range(picked, bounds)
+        countries = _multiselect("Countries", choices.countries, COUNTRIES_KEY)
+        products = _multiselect("Products", choices.products, PRODUCTS_KEY)
+        filters = data.SalesFilter(start, end, countries, products)
+        if filters.is_set:
+            st.caption("Figures built on sales are recomputed from `fct_sales` for this filter.")
+    st.session_state[FILTERS_STATE_KEY] = filters
+    return filters
+
+
+def _date_range(picked: object, bounds: tuple[date, date]) -> tuple[date | None, date | None]:
+    """The chosen range, or (None, None) when it covers every sale (no date filter)."""
+    values = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
+    start = values[0] if values else bounds[0]
+    end = values[1] if len(values) > 1 else bounds[1]  # half-picked range: up to the last sale
+    if (start, end) == bounds:
+        return None, None
+    return (start if start != bounds[0] else None), (end if end != bounds[1] else None)
+
+
+def _multiselect(label: str, options: tuple[str, ...], key: str) -> tuple[str, ...]:
+    chosen = st.session_state.get(key)
+    if chosen is not None and not set(chosen) <= set(options):
+        st.session_state[key] = [value for value in chosen if value in options]
+    return tuple(st.multiselect(label, options, key=key, placeholder="All"))
+
+
+def note_unfiltered(filters: data.SalesFilter) -> None:
+    """Under a figure from a pre-aggregated report: say that the filters do not apply."""
+    if filters.is_set:
+        st.caption(UNFILTERED_NOTE)
+
+
+def show_table(
+    frame: pd.DataFrame,
+    *,
+    key: str,
+    file_name: str,
+    column_config: dict | None = None,
+    height: int | str = "auto",
+) -> None:
+    """A table and a button to download it as CSV (the raw, unformatted values)."""
+    st.dataframe(
+        frame, hide_index=True, column_config=column_config, width="stretch", height=height
+    )
+    st.download_button(
+        "Download CSV",
+        frame.to_csv(index=False).encode(),
+        file_name=f"{file_name}.csv",
+        mime="text/csv",
+        key=f"{key}_download",
+        icon=":material/download:",
+    )
 
 
 def show_run(manifest: data.Manifest) -> None:

@@ -6,11 +6,12 @@ from dashboard import charts, data, shell
 from dashboard.formatting import format_count, format_currency
 
 manifest = shell.current_manifest()
+filters = shell.current_filters()
 
 st.title("Overview")
 st.caption(f"All sales up to {manifest.as_of_date} · run `{manifest.run_id}`")
 
-totals = data.sales_totals(manifest)
+totals = data.sales_totals(manifest, filters)
 revenue, orders, clients, basket = st.columns(4)
 revenue.metric(
     "Total revenue",
@@ -37,13 +38,13 @@ basket.metric(
     border=True,
 )
 
-daily = data.daily_sales(manifest)
+daily = data.daily_sales(manifest, filters)
 st.plotly_chart(
     charts.revenue_trend(
         daily,
         x="sale_date",
         revenue="total_revenue",
-        average="revenue_7d_avg",
+        averages={"revenue_7d_avg": "7-day moving average"},
         title="Daily revenue",
         period_label="Sale date",
     ),
