@@ -34,6 +34,18 @@ def format_currency(value: Decimal | float | None, decimals: int = 2) -> str:
     return f"{sign}{CURRENCY_SYMBOL}{abs(rounded):,.{decimals}f}"
 
 
+def format_currency_short(value: Decimal | float | None) -> str:
+    """Card-sized money: exact below a million, else in millions (€10.17M)."""
+    if value is None:
+        return MISSING
+    exact = value if isinstance(value, Decimal) else Decimal(str(value))
+    if abs(exact) < 1_000_000:
+        return format_currency(exact)
+    millions = round_half_away(exact / Decimal(1_000_000), 2)
+    sign = "-" if millions < 0 else ""
+    return f"{sign}{CURRENCY_SYMBOL}{abs(millions):,.2f}M"
+
+
 def format_count(value: int | None) -> str:
     return MISSING if value is None else f"{int(value):,}"
 

@@ -749,3 +749,14 @@ def test_format_count_percent_and_timestamp():
     assert formatting.format_timestamp("2024-03-05T08:00:00Z") == "2024-03-05 08:00:00 UTC"
     assert formatting.format_timestamp("2024-03-05T09:30:00+01:00") == "2024-03-05 08:30:00 UTC"
     assert formatting.format_timestamp("yesterday") == "yesterday"
+
+
+def test_card_money_is_exact_below_a_million_and_short_above():
+    from decimal import Decimal
+
+    from dashboard.formatting import format_currency_short
+
+    assert format_currency_short(Decimal("999999.99")) == "€999,999.99"
+    assert format_currency_short(Decimal("10173372.67")) == "€10.17M"
+    assert format_currency_short(Decimal("1005000")) == "€1.01M"  # 1.005 → half away from zero
+    assert format_currency_short(None) == "—"

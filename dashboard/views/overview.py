@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, data, shell
-from dashboard.formatting import format_count, format_currency
+from dashboard.formatting import format_count, format_currency, format_currency_short
 
 manifest = shell.current_manifest()
 filters = shell.current_filters()
@@ -15,8 +15,8 @@ totals = data.sales_totals(manifest, filters)
 revenue, orders, clients, basket = st.columns(4)
 revenue.metric(
     "Total revenue",
-    format_currency(totals.revenue),
-    help="Sum of order totals.",
+    format_currency_short(totals.revenue),
+    help=f"Sum of order totals: {format_currency(totals.revenue)}.",
     border=True,
 )
 orders.metric(
