@@ -344,9 +344,26 @@ def main() -> None:
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
+    _drain_prefect_workers()
     atexit._run_exitfuncs()
     _stop_children()
     os._exit(code or 0)
+
+
+def _drain_prefect_workers() -> None:
+    """Deliver Prefect's queued events and logs while its API server is still up.
+
+    A normal exit drains them from threading's exit hooks, before the atexit handler that stops
+    the ephemeral server; a worker left undrained would start a second server to deliver them.
+    """
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=10)
 
 
 def _stop_children() -> None:
@@ -356,17 +373,20 @@ def _stop_children() -> None:
     object store) run in a session of their own and outlive the command.
     """
     import signal
+    import time
 
     me, group = str(os.getpid()), str(os.getpgrp())
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        state, parent, process_group = fields[0], fields[1], fields[2]
-        if parent == me and process_group == group and state != "Z":
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(stat.parent.name), signal.SIGTERM)
+    for _ in range(3):  # a late starter may appear while we look
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            state, parent, process_group = fields[0], fields[1], fields[2]
+            if parent == me and process_group == group and state != "Z":
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(stat.parent.name), signal.SIGTERM)
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -39,14 +40,23 @@ def clean_env(**overrides: str) -> dict[str, str]:
 
 def lakehouse(*args: str, env: dict[str, str], check: bool = True, timeout: int = 600):
     """Run the `lakehouse` CLI as a user would."""
-    result = subprocess.run(
-        [str(BIN / "lakehouse"), *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    # Output goes through files, not pipes: a server process left behind by a failure must not
+    # keep the test waiting for the end of a pipe.
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        completed = subprocess.run(
+            [str(BIN / "lakehouse"), *args],
+            env=env,
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            timeout=timeout,
+        )
+        stdout.seek(0)
+        stderr.seek(0)
+        result = subprocess.CompletedProcess(
+            completed.args, completed.returncode, stdout.read(), stderr.read()
+        )
     if check and result.returncode != 0:
         raise AssertionError(
             f"lakehouse {' '.join(args)} exited {result.returncode}\n"
