@@ -36,9 +36,8 @@ def dbt_vars(as_of_date: str, extra: dict | None = None) -> str:
     return json.dumps({"as_of_date": as_of_date, **(extra or {})})
 
 
-def dbt_environment(settings: Settings | None = None) -> None:
-    """dbt is run in-process: point it at the project and keep its logs under target/."""
-    settings = settings or get_settings()
+def dbt_environment() -> None:
+    """dbt runs in-process: no usage statistics, and the project's own profiles.yml."""
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("DBT_PROFILES_DIR", str(PROJECT_ROOT))
 
@@ -80,7 +79,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = Tru
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
-    dbt_environment(settings)
+    dbt_environment()
     flags = ["--quiet"] if quiet else []
     try:
         result = dbtRunner().invoke([*args, *project_args(settings), *flags])

@@ -40,7 +40,7 @@ def dbt_build(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
     from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
     settings = get_settings()
-    dbt_runner.dbt_environment(settings)
+    dbt_runner.dbt_environment()
     runner = PrefectDbtRunner(
         settings=PrefectDbtSettings(
             project_dir=settings.dbt_project_dir,

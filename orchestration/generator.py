@@ -794,13 +794,7 @@ class _Run:
 
         base = columns_to_lines(columns)
         columns.clear()  # the text columns are no longer needed: free them before copying lines
-        if replaced:
-            order = sorted(replaced)
-            mask = np.zeros(m, dtype=bool)
-            mask[order] = True
-            base = pc.replace_with_mask(
-                base, pa.array(mask), pa.array([replaced[p] + b"\n" for p in order], pa.binary())
-            )
+        base = _replace_lines(base, replaced, m)
         lines, final = self._assemble(rng, base, status, extras, piece)
         self._write(out, lines)
         tally.add(final)
@@ -986,13 +980,7 @@ class _Run:
             pending.status.extend([code["duplicate_purchase"]] * len(chosen))
             self.injected["purchases"]["repeated_purchase"] += len(chosen)
 
-        if replaced:
-            order = sorted(replaced)
-            mask = np.zeros(n, dtype=bool)
-            mask[order] = True
-            base = pc.replace_with_mask(
-                base, pa.array(mask), pa.array([replaced[p] + b"\n" for p in order], pa.binary())
-            )
+        base = _replace_lines(base, replaced, n)
         lines, final = self._assemble(rng, base, status, extras, piece)
         self._write(out, lines)
         tally.add(final)
@@ -1086,3 +1074,15 @@ def generate(
     manifest = run.manifest()
     (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _replace_lines(base: pa.Array, replaced: dict[int, bytes], size: int) -> pa.Array:
+    """Swap the dirtied rows' lines (position → line without its newline) into the clean ones."""
+    if not replaced:
+        return base
+    order = sorted(replaced)
+    mask = np.zeros(size, dtype=bool)
+    mask[order] = True
+    return pc.replace_with_mask(
+        base, pa.array(mask), pa.array([replaced[p] + b"\n" for p in order], pa.binary())
+    )
