@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.bench_cli import bench_app
 from orchestration.settings import PROJECT_ROOT, get_settings
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 store_app = typer.Typer(help="The embedded S3 object store (SeaweedFS).", no_args_is_help=True)
 app.add_typer(store_app, name="objectstore")
+app.add_typer(bench_app, name="bench")
 console = Console(stderr=True)
 out = Console()
 

@@ -1,0 +1,58 @@
+"""`lakehouse bench …`: benchmarks that print figures (and write them as JSON), never assert time.
+
+Each command delegates to the module that owns the measurement, imported lazily so that the rest
+of the CLI stays quick to start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+bench_app = typer.Typer(help="Benchmarks: print timings and peak memory, write them as JSON.")
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    clients: Annotated[int, typer.Option(min=10, help="Clients to generate.")] = 20_000,
+    batches: Annotated[int, typer.Option(min=1, help="Batches for the full run.")] = 1,
+    baseline: Annotated[
+        bool, typer.Option(help="Also time the pandas baseline on the same files.")
+    ] = True,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Folder for data and lake (default: a temp folder).")
+    ] = None,
+    memory_limit: Annotated[
+        str | None, typer.Option(help="DuckDB memory_limit for the run (default: settings).")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Write figures here.")] = None,
+) -> None:
+    """Time generate, ingest, dbt build, export and an incremental run (+ pandas baseline)."""
+    from orchestration.bench_pipeline import run_pipeline_bench
+
+    run_pipeline_bench(
+        clients=clients,
+        batches=batches,
+        baseline=baseline,
+        work_dir=work_dir,
+        memory_limit=memory_limit,
+        json_out=json_out,
+    )
+
+
+@bench_app.command("dashboard")
+def bench_dashboard(
+    clients: Annotated[int, typer.Option(min=10, help="Clients to generate.")] = 20_000,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder holding (or to receive) data and lake; reused when present."),
+    ] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="Warm renders per page.")] = 2,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Write figures here.")] = None,
+) -> None:
+    """Render every dashboard page in Chromium: cold, warm and after a filter change."""
+    from dashboard.bench import run_dashboard_bench
+
+    run_dashboard_bench(clients=clients, work_dir=work_dir, repeat=repeat, json_out=json_out)
