@@ -221,6 +221,13 @@ def run(
         str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD (default today, UTC).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    dbt_tasks: Annotated[
+        str | None,
+        typer.Option(
+            help="Prefect tasks for dbt: 'build' (one, fast) or 'node' (one per model and test). "
+            "Default: DBT_TASK_GRANULARITY (build)."
+        ),
+    ] = None,
 ) -> None:
     """Run the whole pipeline as a Prefect flow: ingest → dbt build → docs → export."""
     if as_of is not None:
@@ -228,6 +235,8 @@ def run(
             date.fromisoformat(as_of)
         except ValueError:
             raise typer.BadParameter(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from None
+    if dbt_tasks not in (None, "build", "node"):
+        raise typer.BadParameter(f"--dbt-tasks must be 'build' or 'node', got {dbt_tasks!r}")
     if sources is not None and not sources.exists():
         _fail(f"--sources {sources}: no such file or folder")
     _ensure_store()
@@ -235,7 +244,11 @@ def run(
     from orchestration.flow import pipeline
 
     try:
-        summary = pipeline(sources=str(sources.resolve()) if sources else None, as_of_date=as_of)
+        summary = pipeline(
+            sources=str(sources.resolve()) if sources else None,
+            as_of_date=as_of,
+            dbt_tasks=dbt_tasks,
+        )
     except Exception as exc:  # the flow already logged the details
         _fail(f"the run failed, nothing was published: {exc}")
     if as_json:

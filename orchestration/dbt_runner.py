@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestration.settings import PROJECT_ROOT, Settings, get_settings
@@ -20,6 +20,8 @@ class DbtOutcome:
     success: bool
     nodes: dict[str, str]  # unique_id → status
     seconds: float
+    # execution seconds summed per resource type (model, test, unit_test, seed): thread time
+    timing: dict[str, float] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[str]:
@@ -85,12 +87,18 @@ def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = Tru
         result = dbtRunner().invoke([*args, *project_args(settings), *flags])
     finally:
         release_dbt_connections()
-    nodes: dict[str, str] = {}
-    seconds = 0.0
-    if result.result is not None and hasattr(result.result, "results"):
-        for node in result.result.results:
-            nodes[node.node.unique_id] = str(node.status)
-            seconds += node.execution_time or 0.0
+    nodes, timing = node_results(result.result)
     if result.exception is not None and not nodes:
         raise DbtError(f"dbt {' '.join(args)} could not run: {result.exception}")
-    return DbtOutcome(args[0], bool(result.success), nodes, seconds)
+    return DbtOutcome(args[0], bool(result.success), nodes, sum(timing.values()), timing)
+
+
+def node_results(results: object) -> tuple[dict[str, str], dict[str, float]]:
+    """Status per node, and execution seconds summed per resource type, from dbt's results."""
+    nodes: dict[str, str] = {}
+    timing: dict[str, float] = {}
+    for node in getattr(results, "results", None) or []:
+        nodes[node.node.unique_id] = str(node.status)
+        kind = node.node.unique_id.split(".", 1)[0]
+        timing[kind] = timing.get(kind, 0.0) + (node.execution_time or 0.0)
+    return nodes, {kind: round(seconds, 3) for kind, seconds in timing.items()}

@@ -7,6 +7,7 @@ fails, and publishes nothing, as soon as a step fails: the dashboard keeps the p
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,8 +35,22 @@ def ingest_task(sources: str | None) -> IngestReport:
     return report
 
 
-def dbt_build(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
-    """`dbt build` with one Prefect task per model, seed and test (prefect-dbt)."""
+@task(name="dbt build")
+def dbt_build_task(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
+    """`dbt build` as one Prefect task: no per-node overhead (the default)."""
+    outcome = dbt_runner.run_dbt(
+        ["build", "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})], get_settings()
+    )
+    if not outcome.success:
+        failed = ", ".join(outcome.failures[:10]) or "see logs/dbt.log"
+        raise dbt_runner.DbtError(f"dbt build failed: {failed}")
+    return outcome
+
+
+def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOutcome:
+    """`dbt build`: one Prefect task, or one per model, seed and test (prefect-dbt)."""
+    if not per_node:
+        return dbt_build_task(as_of_date, run_id)
     from dbt_common.events.base_types import EventLevel
     from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
@@ -57,10 +72,10 @@ def dbt_build(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
         )
     finally:
         dbt_runner.release_dbt_connections()
-    nodes = {}
-    if result.result is not None and hasattr(result.result, "results"):
-        nodes = {r.node.unique_id: str(r.status) for r in result.result.results}
-    return dbt_runner.DbtOutcome("build", bool(result.success), nodes, time.monotonic() - started)
+    nodes, timing = dbt_runner.node_results(result.result)
+    return dbt_runner.DbtOutcome(
+        "build", bool(result.success), nodes, time.monotonic() - started, timing
+    )
 
 
 @task(name="dbt docs generate")
@@ -113,30 +128,44 @@ def _summary_markdown(summary: dict) -> str:
 
 
 @flow(name="lakehouse-pipeline")
-def pipeline(sources: str | None = None, as_of_date: str | None = None) -> dict:
+def pipeline(
+    sources: str | None = None, as_of_date: str | None = None, dbt_tasks: str | None = None
+) -> dict:
     """Ingest the landing area (and `sources`, if given), build, document and publish."""
     as_of_date = as_of_date or datetime.now(UTC).strftime("%Y-%m-%d")
-    durations: dict[str, float] = {}
     run_id = new_run_id()
-    summary: dict = {"as_of_date": as_of_date, "run_id": run_id, "durations": durations}
+    durations: dict[str, float] = {}
+    stages: dict[str, dict[str, float]] = {}  # name → started_at (epoch), seconds
+    summary: dict = {
+        "as_of_date": as_of_date,
+        "run_id": run_id,
+        "durations": durations,
+        "stages": stages,
+    }
 
-    started = time.monotonic()
-    report = ingest_task(sources)
-    durations["ingest"] = time.monotonic() - started
-    summary["ingest"] = report.as_dict()
+    @contextmanager
+    def stage(name: str):
+        started_at, started = time.time(), time.monotonic()
+        try:
+            yield
+        finally:
+            durations[name] = time.monotonic() - started
+            stages[name] = {"started_at": started_at, "seconds": durations[name]}
 
-    started = time.monotonic()
-    build = dbt_build(as_of_date, run_id)
-    durations["dbt build"] = time.monotonic() - started
-    summary["dbt"] = build.counts()
+    with stage("ingest"):
+        summary["ingest"] = ingest_task(sources).as_dict()
 
-    started = time.monotonic()
-    docs_task(as_of_date)
-    durations["dbt docs"] = time.monotonic() - started
+    with stage("dbt build"):
+        per_node = (dbt_tasks or get_settings().dbt_task_granularity) == "node"
+        build = dbt_build(as_of_date, run_id, per_node)
+        summary["dbt"] = build.counts()
+        summary["dbt_timing"] = build.timing
 
-    started = time.monotonic()
-    summary["export"] = export_task(as_of_date, run_id)
-    durations["export"] = time.monotonic() - started
+    with stage("dbt docs"):
+        docs_task(as_of_date)
+
+    with stage("export"):
+        summary["export"] = export_task(as_of_date, run_id)
 
     create_markdown_artifact(
         key="lakehouse-run", markdown=_summary_markdown(summary), description="Lakehouse run"

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     export_keep_runs: int = Field(default=5, alias="EXPORT_KEEP_RUNS", ge=1)
     dbt_project_dir: Path = Field(default=PROJECT_ROOT, alias="LAKEHOUSE_DBT_PROJECT_DIR")
     dbt_target: Literal["lake"] = Field(default="lake", alias="DBT_TARGET")
+    dbt_task_granularity: Literal["build", "node"] = Field(
+        default="build",
+        alias="DBT_TASK_GRANULARITY",
+        description="Prefect tasks for dbt: one for the whole build (fast), or one per node.",
+    )
 
     # --- dashboard ------------------------------------------------------------------------
     dashboard_host: str = Field(default="127.0.0.1", alias="DASHBOARD_HOST")
