@@ -32,9 +32,48 @@ console = Console(stderr=True)
 out = Console()
 
 
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress and no tables; errors only.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
 def _fail(message: str, code: int = 1) -> None:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _progress(description: str, total: float | None, enabled: bool):
+    """A progress bar on stderr for a long step; yields `advance(amount=1)`."""
+    if not enabled:
+        yield lambda *_: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
+    columns += [MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda amount=1: bar.advance(task, amount if isinstance(amount, int) else 1)
+
+
+@contextlib.contextmanager
+def _writer_lock(command: str):
+    from orchestration.runlock import RunLocked, run_lock
+
+    try:
+        with run_lock(command):
+            yield
+    except RunLocked as exc:
+        _fail(str(exc))
 
 
 def _prefect_environment() -> None:
@@ -52,7 +91,7 @@ def _prefect_environment() -> None:
         os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 
-def _ensure_store() -> None:
+def _ensure_store(quiet: bool = False) -> None:
     """Start the embedded object store when the lake lives in it and it is not running."""
     settings = get_settings()
     if not settings.uses_object_store:
@@ -64,7 +103,8 @@ def _ensure_store() -> None:
         status = EmbeddedStore(settings).start()
     except StorageError as exc:
         _fail(str(exc))
-    console.print(f"object store: {status.describe()}")
+    if not quiet:
+        console.print(f"object store: {status.describe()}")
 
 
 # --- object store --------------------------------------------------------------------------
@@ -131,6 +171,8 @@ def generate(
     purchases_per_client: Annotated[
         str, typer.Option(help="Purchases per client, MIN-MAX.")
     ] = "2-8",
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Generate a retail data set (clients and purchases CSV files, one pair per batch)."""
     from orchestration.generator import generate as run_generator
@@ -141,18 +183,23 @@ def generate(
         raise typer.BadParameter(f"--end-date must be YYYY-MM-DD, got {end_date!r}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
-    manifest = run_generator(
-        out_dir,
-        clients=clients,
-        seed=seed,
-        end_date=end,
-        purchases_per_client=_parse_range(purchases_per_client),
-        batches=batches,
-        dirty_rate=dirty_rate,
-    )
+    with _progress("generating clients", clients, not (quiet or as_json)) as advance:
+        manifest = run_generator(
+            out_dir,
+            clients=clients,
+            seed=seed,
+            end_date=end,
+            purchases_per_client=_parse_range(purchases_per_client),
+            batches=batches,
+            dirty_rate=dirty_rate,
+            progress=advance,
+        )
     seconds = (datetime.now(UTC) - started).total_seconds()
     files = manifest.get("files", {})
-    out.print(f"generated {len(files)} files in {out_dir} in {seconds:.1f} s")
+    if as_json:
+        out.print_json(json.dumps({"out": str(out_dir), "seconds": seconds, "files": files}))
+    elif not quiet:
+        out.print(f"generated {len(files)} files in {out_dir} in {seconds:.1f} s")
 
 
 @app.command("ingest")
@@ -160,21 +207,26 @@ def ingest_command(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="CSV files or folders (default: the landing area).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Land CSV files in bronze: upload to `sources`, then copy new content into bronze."""
     from orchestration.ingest import ingest
     from orchestration.storage import Lake, StorageError
 
-    _ensure_store()
-    try:
-        report = ingest(Lake(), paths or None)
-    except (StorageError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    _ensure_store(quiet or as_json)
+    lake = Lake()
+    with _writer_lock("lakehouse ingest"):
+        try:
+            lake.wait_until_reachable(log=None if quiet else console.print)
+            with _progress("landing files", None, not (quiet or as_json)) as advance:
+                report = ingest(lake, paths or None, progress=advance)
+        except (StorageError, FileNotFoundError) as exc:
+            _fail(str(exc))
     if as_json:
         out.print_json(json.dumps(report.as_dict()))
-        return
-    _print_ingest(report)
+    elif not quiet:
+        _print_ingest(report)
 
 
 def _print_ingest(report) -> None:
@@ -197,19 +249,45 @@ def _print_ingest(report) -> None:
 @app.command("export")
 def export_command(
     as_of: Annotated[str | None, typer.Option(help="as_of_date recorded in latest.json.")] = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Publish the warehouse's marts as Parquet and switch latest.json to them."""
     from orchestration.export import ExportError, export
     from orchestration.storage import StorageError
 
-    _ensure_store()
-    try:
-        result = export(as_of or datetime.now(UTC).strftime("%Y-%m-%d"))
-    except (ExportError, StorageError) as exc:
-        _fail(str(exc))
-    out.print(
-        f"published run {result.run_id}: {len(result.gold)} gold, {len(result.silver)} silver"
-    )
+    _ensure_store(quiet or as_json)
+    with _writer_lock("lakehouse export"):
+        try:
+            with _progress("exporting models", None, not (quiet or as_json)) as advance:
+                result = export(as_of or datetime.now(UTC).strftime("%Y-%m-%d"), progress=advance)
+        except (ExportError, StorageError) as exc:
+            _fail(str(exc))
+    if as_json:
+        out.print_json(json.dumps(vars(result), default=str))
+    elif not quiet:
+        table = Table(title=f"Published run {result.run_id} in {result.seconds:.1f} s")
+        table.add_column("model")
+        table.add_column("rows", justify="right")
+        for model, rows in sorted({**result.gold, **result.silver}.items()):
+            table.add_row(model, f"{rows:,}")
+        out.print(table)
+
+
+def _dbt_tasks_option(value: str | None) -> str | None:
+    if value not in (None, "build", "node"):
+        raise typer.BadParameter(f"--dbt-tasks must be 'build' or 'node', got {value!r}")
+    return value
+
+
+DbtTasksOption = Annotated[
+    str | None,
+    typer.Option(
+        callback=_dbt_tasks_option,
+        help="Prefect tasks for dbt: 'build' (one, fast) or 'node' (one per model and test). "
+        "Default: DBT_TASK_GRANULARITY.",
+    ),
+]
 
 
 @app.command()
@@ -220,54 +298,125 @@ def run(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD (default today, UTC).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
-    dbt_tasks: Annotated[
-        str | None,
-        typer.Option(
-            help="Prefect tasks for dbt: 'build' (one, fast) or 'node' (one per model and test). "
-            "Default: DBT_TASK_GRANULARITY (build)."
-        ),
-    ] = None,
+    dbt_tasks: DbtTasksOption = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Run the whole pipeline as a Prefect flow: ingest → dbt build → docs → export."""
+    """Run the whole pipeline as a Prefect flow: ingest → dbt build → quality gate → docs → export.
+
+    Nothing is published when a step fails or the quality score is under QUALITY_THRESHOLD.
+    """
     if as_of is not None:
         try:
             date.fromisoformat(as_of)
         except ValueError:
             raise typer.BadParameter(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from None
-    if dbt_tasks not in (None, "build", "node"):
-        raise typer.BadParameter(f"--dbt-tasks must be 'build' or 'node', got {dbt_tasks!r}")
     if sources is not None and not sources.exists():
         _fail(f"--sources {sources}: no such file or folder")
-    _ensure_store()
+    _ensure_store(quiet or as_json)
     _prefect_environment()
     from orchestration.flow import pipeline
 
-    try:
-        summary = pipeline(
-            sources=str(sources.resolve()) if sources else None,
-            as_of_date=as_of,
-            dbt_tasks=dbt_tasks,
-        )
-    except Exception as exc:  # the flow already logged the details
-        _fail(f"the run failed, nothing was published: {exc}")
+    with console.status("running the pipeline…") if not (quiet or as_json) else _nothing():
+        try:
+            summary = pipeline(
+                sources=str(sources.resolve()) if sources else None,
+                as_of_date=as_of,
+                dbt_tasks=dbt_tasks,
+            )
+        except Exception as exc:  # the flow logged the details and wrote its artifact
+            _fail(f"the run failed, nothing was published: {exc}")
     if as_json:
         out.print_json(json.dumps(summary, default=str))
-        return
-    table = Table(title=f"Run {summary['export']['run_id']} (as of {summary['as_of_date']})")
-    table.add_column("stage")
-    table.add_column("seconds", justify="right")
-    for stage, seconds in summary["durations"].items():
-        table.add_row(stage, f"{seconds:.1f}")
-    out.print(table)
+    elif not quiet:
+        _print_run(summary)
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
+
+
+def _print_run(summary: dict) -> None:
+    """The final summary: files, rows per layer and quality, tests, what was published."""
     ingest_part = summary["ingest"]
     out.print(
-        f"files landed {len(ingest_part['landed'])}, skipped {len(ingest_part['skipped'])}, "
-        f"refused {len(ingest_part['refused'])}"
+        f"files: {len(ingest_part['landed'])} landed, {len(ingest_part['skipped'])} skipped, "
+        f"{len(ingest_part['refused'])} refused"
     )
     for refused in ingest_part["refused"]:
-        out.print(f"  refused: {refused['reason']}")
-    out.print(f"dbt: {summary['dbt']}")
+        out.print(f"  [red]refused[/] {refused['reason']}")
+
+    quality = summary.get("quality", {})
+    table = Table(title=f"Run {summary['run_id']} (as of {summary['as_of_date']})")
+    for column in ("entity", "bronze", "silver", "quarantined", "quality score"):
+        table.add_column(column, justify="left" if column == "entity" else "right")
+    parts = {**quality.get("entities", {}), "overall": quality.get("overall", {})}
+    for entity, part in parts.items():
+        counts = [f"{part.get(f'{layer}_rows', 0):,}" for layer in ("bronze", "silver")]
+        counts.append(f"{part.get('quarantined_rows', 0):,}")
+        table.add_row(entity, *counts, str(part.get("quality_score")))
+    out.print(table)
+
+    stages = Table(title="Stages")
+    stages.add_column("stage")
+    stages.add_column("seconds", justify="right")
+    for stage, seconds in summary["durations"].items():
+        stages.add_row(stage, f"{seconds:.1f}")
+    out.print(stages)
+    tests = ", ".join(f"{count} {status}" for status, count in sorted(summary["dbt"].items()))
+    out.print(f"dbt: {tests}")
+    if summary.get("dbt_skipped"):
+        out.print(summary["dbt_skipped"])
+    export_part = summary["export"]
+    out.print(
+        f"published {export_part['run_id']}: {len(export_part['gold'])} gold and "
+        f"{len(export_part['silver'])} silver models"
+    )
+
+
+@app.command()
+def serve(
+    cron: Annotated[
+        str | None, typer.Option(help="Cron schedule, UTC (default: SCHEDULE_CRON, daily).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "scheduled",
+    dbt_tasks: DbtTasksOption = "node",
+) -> None:
+    """Serve the pipeline as a Prefect deployment on a cron schedule (needs PREFECT_API_URL).
+
+    Runs are visible in the Prefect UI of that server, with one task per dbt node by default.
+    Trigger one at once with `prefect deployment run lakehouse-pipeline/<name>`.
+    """
+    settings = get_settings()
+    if not os.environ.get("PREFECT_API_URL"):
+        _fail(
+            "PREFECT_API_URL is not set: a served deployment needs a Prefect server. Start one "
+            "with `.venv/bin/prefect server start --host 127.0.0.1` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (docker compose sets it for you)."
+        )
+    _prefect_environment()
+    from prefect.client.schemas.schedules import CronSchedule
+
+    schedule = cron or settings.schedule_cron
+    try:
+        CronSchedule(cron=schedule, timezone="UTC")
+    except ValueError:
+        _fail(f"SCHEDULE_CRON / --cron {schedule!r} is not a valid cron expression")
+    _ensure_store()
+    from orchestration.flow import pipeline
+
+    console.print(
+        f"serving lakehouse-pipeline/{name} on {schedule!r} (UTC) against "
+        f"{os.environ['PREFECT_API_URL']}; Ctrl+C to stop"
+    )
+    pipeline.serve(
+        name=name,
+        cron=schedule,
+        parameters={"dbt_tasks": dbt_tasks},
+        description="Daily lakehouse run: ingest the landing area, build, gate, publish.",
+        print_starter_message=False,
+    )
 
 
 @app.command()

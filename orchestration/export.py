@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,7 +141,12 @@ def export(
     settings: Settings | None = None,
     run_id: str | None = None,
     extra_manifest: dict | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
+    """Write every gold and silver model of the warehouse to a new run folder, then publish it.
+
+    `progress`, if given, is called with each model's name once it is written.
+    """
     settings = settings or get_settings()
     started = time.monotonic()
     lake = Lake(settings)
@@ -162,10 +168,14 @@ def export(
         for model in gold_models:
             target = lake.uri("gold", f"{folder}/{model}.parquet")
             result.gold[model] = _copy(conn, f"gold.{model}", target)
+            if progress:
+                progress(model)
         for model in SILVER_MODELS:
             if model in _models_in(conn, "silver"):
                 target = lake.uri("silver", f"{folder}/{model}.parquet")
                 result.silver[model] = _copy(conn, f"silver.{model}", target)
+                if progress:
+                    progress(model)
         documents = {
             name: build(conn) for name, (model, build) in DOCUMENTS.items() if model in gold_models
         }

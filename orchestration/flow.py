@@ -1,7 +1,10 @@
-"""The Prefect flow: ingest → dbt build (one Prefect task per dbt node) → dbt docs → export.
+"""The Prefect flow: check store → ingest → dbt build → quality gate → dbt docs → export.
 
-The flow runs on Prefect's ephemeral local API unless PREFECT_API_URL points at a server. It
-fails, and publishes nothing, as soon as a step fails: the dashboard keeps the previous export.
+The flow runs on Prefect's ephemeral local API unless PREFECT_API_URL points at a server
+(`lakehouse serve` serves it as a scheduled deployment). It holds the warehouse's run lock
+throughout, and fails, publishing nothing, as soon as a step fails or the quality score is under
+QUALITY_THRESHOLD: the dashboard keeps the previous export. Every run, failed or not, leaves a
+Markdown artifact (orchestration/run_report.py).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from orchestration import dbt_runner
-from orchestration.export import export, new_run_id
+from orchestration import dbt_runner, run_report
+from orchestration.export import export, new_run_id, quality_report
 from orchestration.ingest import IngestReport, ingest
+from orchestration.runlock import run_lock
 from orchestration.settings import PROJECT_ROOT, get_settings
-from orchestration.storage import Lake
+from orchestration.storage import Lake, duckdb_connection
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=[2, 5])
@@ -102,29 +106,54 @@ def export_task(as_of_date: str, run_id: str) -> dict:
     }
 
 
-def _summary_markdown(summary: dict) -> str:
-    ingest_part = summary["ingest"]
-    lines = [
-        f"# Lakehouse run {summary.get('export', {}).get('run_id', '(not published)')}",
-        "",
-        f"as_of_date: **{summary['as_of_date']}**",
-        "",
-        "| stage | seconds |",
-        "|---|---:|",
-        *[f"| {k} | {v:.1f} |" for k, v in summary["durations"].items()],
-        "",
-        f"Files landed: {len(ingest_part['landed'])}, skipped: {len(ingest_part['skipped'])}, "
-        f"refused: {len(ingest_part['refused'])}",
-        "",
-        "| dbt status | nodes |",
-        "|---|---:|",
-        *[f"| {k} | {v} |" for k, v in summary["dbt"].items()],
+class QualityGateFailed(RuntimeError):
+    """The build passed its tests but the data is too poor to publish."""
+
+
+@task(name="check object store")
+def check_store_task() -> str:
+    """Fail early, with the endpoint named, when the lake cannot be reached (bounded backoff)."""
+    lake = Lake(get_settings())
+    lake.wait_until_reachable(log=get_run_logger().warning)
+    return lake.root("bronze")
+
+
+@task(name="quality gate")
+def quality_gate_task() -> dict:
+    """Read the quality report just built; fail the run before export when the score is low.
+
+    Failing here keeps `latest.json` on the previous good export, so the dashboard never shows
+    a run whose data the team would not trust.
+    """
+    settings = get_settings()
+    conn = duckdb_connection(settings.warehouse_path, settings, read_only=True)
+    try:
+        report = quality_report(conn)
+    finally:
+        conn.close()
+    score = report["overall"].get("quality_score")
+    report["threshold"] = settings.quality_threshold
+    report["passed"] = score is not None and score >= settings.quality_threshold
+    return report
+
+
+def _gate_message(report: dict) -> str:
+    parts = [
+        f"{entity} {part.get('quality_score')}"
+        + "".join(
+            f", {count:,} {reason}"
+            for reason, count in sorted(
+                part.get("quarantine", {}).items(), key=lambda item: -item[1]
+            )[:3]
+            if count
+        )
+        for entity, part in sorted(report["entities"].items())
     ]
-    if "export" in summary:
-        lines += ["", "| exported model | rows |", "|---|---:|"]
-        exported = {**summary["export"]["gold"], **summary["export"]["silver"]}
-        lines += [f"| {model} | {rows} |" for model, rows in sorted(exported.items())]
-    return "\n".join(lines)
+    return (
+        f"quality score {report['overall'].get('quality_score')} is below QUALITY_THRESHOLD="
+        f"{report['threshold']:g} ({'; '.join(parts)}). Nothing was published: the dashboard "
+        "keeps the previous export. Fix the source files or lower QUALITY_THRESHOLD."
+    )
 
 
 @flow(name="lakehouse-pipeline")
@@ -152,22 +181,38 @@ def pipeline(
             durations[name] = time.monotonic() - started
             stages[name] = {"started_at": started_at, "seconds": durations[name]}
 
-    with stage("ingest"):
-        summary["ingest"] = ingest_task(sources).as_dict()
+    try:
+        with run_lock("lakehouse run"):
+            with stage("check object store"):
+                check_store_task()
 
-    with stage("dbt build"):
-        per_node = (dbt_tasks or get_settings().dbt_task_granularity) == "node"
-        build = dbt_build(as_of_date, run_id, per_node)
-        summary["dbt"] = build.counts()
-        summary["dbt_timing"] = build.timing
+            with stage("ingest"):
+                summary["ingest"] = ingest_task(sources).as_dict()
 
-    with stage("dbt docs"):
-        docs_task(as_of_date)
+            with stage("dbt build"):
+                per_node = (dbt_tasks or get_settings().dbt_task_granularity) == "node"
+                build = dbt_build(as_of_date, run_id, per_node)
+                summary["dbt"] = build.counts()
+                summary["dbt_timing"] = build.timing
 
-    with stage("export"):
-        summary["export"] = export_task(as_of_date, run_id)
+            with stage("quality gate"):
+                summary["quality"] = quality_gate_task()
+            if not summary["quality"]["passed"]:
+                raise QualityGateFailed(_gate_message(summary["quality"]))
 
-    create_markdown_artifact(
-        key="lakehouse-run", markdown=_summary_markdown(summary), description="Lakehouse run"
-    )
+            with stage("dbt docs"):
+                docs_task(as_of_date)
+
+            with stage("export"):
+                summary["export"] = export_task(as_of_date, run_id)
+    except Exception as exc:
+        summary["status"] = "failed"
+        summary["error"] = str(exc)
+        raise
+    else:
+        summary["status"] = "succeeded"
+    finally:
+        create_markdown_artifact(
+            key="lakehouse-run", markdown=run_report.render(summary), description="Lakehouse run"
+        )
     return summary

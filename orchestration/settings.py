@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     bucket_silver: str = Field(default="silver", alias="S3_BUCKET_SILVER")
     bucket_gold: str = Field(default="gold", alias="S3_BUCKET_GOLD")
     objectstore_port: int = Field(default=8333, alias="OBJECTSTORE_PORT")
+    s3_connect_attempts: int = Field(
+        default=5,
+        alias="S3_CONNECT_ATTEMPTS",
+        ge=1,
+        le=10,
+        description="Tries to reach the store before a run fails (backoff 1, 2, 4… s).",
+    )
 
     # --- engine ---------------------------------------------------------------------------
     duckdb_memory_limit: str = Field(default="4GB", alias="DUCKDB_MEMORY_LIMIT")
@@ -57,6 +64,24 @@ class Settings(BaseSettings):
 
     # --- pipeline -------------------------------------------------------------------------
     export_keep_runs: int = Field(default=5, alias="EXPORT_KEEP_RUNS", ge=1)
+    quality_threshold: float = Field(
+        default=90.0,
+        alias="QUALITY_THRESHOLD",
+        ge=0,
+        le=100,
+        description="Overall quality score under which a run fails before export.",
+    )
+    schedule_cron: str = Field(
+        default="0 2 * * *",
+        alias="SCHEDULE_CRON",
+        description="Cron schedule (UTC) of the deployment `lakehouse serve` serves.",
+    )
+    run_lock_wait_seconds: float = Field(
+        default=0,
+        alias="RUN_LOCK_WAIT_SECONDS",
+        ge=0,
+        description="How long a run waits for another one on the same warehouse (0: refuse).",
+    )
     dbt_project_dir: Path = Field(default=PROJECT_ROOT, alias="LAKEHOUSE_DBT_PROJECT_DIR")
     dbt_target: Literal["lake"] = Field(default="lake", alias="DBT_TARGET")
     dbt_task_granularity: Literal["build", "node"] = Field(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -20,6 +21,10 @@ from orchestration.settings import LAYERS, Settings, get_settings
 
 class StorageError(RuntimeError):
     """A storage operation failed in a way the user can act on."""
+
+
+class CredentialsRefused(StorageError):
+    """The store answered and refused the credentials: retrying cannot help."""
 
 
 class Lake:
@@ -79,7 +84,7 @@ class Lake:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
-                raise StorageError(
+                raise CredentialsRefused(
                     f"{what}: the object store at {self.settings.endpoint} refused the "
                     f"credentials ({code}); check S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY."
                 ) from exc
@@ -110,6 +115,32 @@ class Lake:
             self.settings.lake_dir.mkdir(parents=True, exist_ok=True)
             return
         self._s3_call("list buckets", self.s3.list_buckets)
+
+    def wait_until_reachable(
+        self, attempts: int | None = None, log: Callable[[str], None] | None = None
+    ) -> None:
+        """`check()` with exponential backoff (1, 2, 4… s), bounded by S3_CONNECT_ATTEMPTS.
+
+        A store that is down fails the run within a bounded time with a message naming the
+        endpoint; refused credentials fail at once (retrying them would only storm the store).
+        """
+        attempts = attempts or self.settings.s3_connect_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                self.check()
+                return
+            except CredentialsRefused:
+                raise
+            except StorageError as exc:
+                if attempt == attempts:
+                    raise StorageError(f"{exc} (gave up after {attempts} attempts)") from exc
+                delay = 2 ** (attempt - 1)
+                if log:
+                    log(
+                        f"object store not reachable (attempt {attempt}/{attempts}), "
+                        f"retrying in {delay} s: {self.settings.endpoint}"
+                    )
+                time.sleep(delay)
 
     # --- objects ------------------------------------------------------------------------
     def list(self, layer: str, prefix: str = "") -> list[str]:
