@@ -415,7 +415,8 @@ def serve(
         cron=schedule,
         parameters={"dbt_tasks": dbt_tasks},
         description="Daily lakehouse run: ingest the landing area, build, gate, publish.",
-        print_starter_message=False,
+        print_starting_message=False,
+        limit=1,  # one run at a time per server process; the run lock covers the rest
     )
 
 

@@ -9,6 +9,11 @@ Markdown artifact (orchestration/run_report.py).
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -56,11 +61,11 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
     if not per_node:
         return dbt_build_task(as_of_date, run_id)
     from dbt_common.events.base_types import EventLevel
-    from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
+    from prefect_dbt import PrefectDbtSettings
 
     settings = get_settings()
     dbt_runner.dbt_environment()
-    runner = PrefectDbtRunner(
+    runner = _draining_runner_class()(
         settings=PrefectDbtSettings(
             project_dir=settings.dbt_project_dir,
             profiles_dir=PROJECT_ROOT,
@@ -70,16 +75,58 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
         disable_assets=True,
     )
     started = time.monotonic()
+    before = set(threading.enumerate())
     try:
         result = runner.invoke(
             ["build", "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})]
         )
     finally:
         dbt_runner.release_dbt_connections()
+        _join_node_threads(before)
     nodes, timing = dbt_runner.node_results(result.result)
     return dbt_runner.DbtOutcome(
         "build", bool(result.success), nodes, time.monotonic() - started, timing
     )
+
+
+def _join_node_threads(before: set[threading.Thread], timeout: float = 120.0) -> None:
+    """Wait for prefect-dbt's per-node task threads to report their final state.
+
+    They are daemon threads that may still be sending a task's last state when `invoke` returns;
+    a served flow-run process exiting under them loses those events ("can't register atexit
+    after shutdown") and the UI shows the tasks unfinished.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = [
+            thread
+            for thread in threading.enumerate()
+            if thread not in before
+            # a node's task thread; Thread clears `_target` once it has run
+            and getattr(getattr(thread, "_target", None), "__name__", "") == "run_task"
+        ]
+        if not pending:
+            return
+        pending[0].join(max(deadline - time.monotonic(), 0))
+
+
+def _draining_runner_class():
+    """PrefectDbtRunner that processes every queued dbt event before it stops.
+
+    prefect-dbt 0.7 stops its callback thread with a sentinel that jumps the queue: events still
+    queued when dbt finishes (on a busy machine, dozens of nodes) are dropped, and those nodes
+    never get their Prefect task. Draining the queue first keeps one task per node.
+    """
+    from prefect_dbt import PrefectDbtRunner
+
+    class DrainingPrefectDbtRunner(PrefectDbtRunner):
+        def _stop_callback_processor(self) -> None:
+            worker = self._callback_thread
+            if self._event_queue is not None and worker is not None and worker.is_alive():
+                self._event_queue.join()
+            super()._stop_callback_processor()
+
+    return DrainingPrefectDbtRunner
 
 
 @task(name="dbt docs generate")
@@ -104,6 +151,29 @@ def export_task(as_of_date: str, run_id: str) -> dict:
         "pruned": result.pruned,
         "seconds": round(result.seconds, 2),
     }
+
+
+def _exit_cleanly_after_served_run() -> None:
+    """In a served deployment's flow-run process, end it with `os._exit(0)` once Prefect is done.
+
+    The same interpreter-finalization abort that `cli.main` avoids (dbt's DuckDB use leaves
+    threads that abort the process: "FATAL: exception not rethrown", duckdb/duckdb#13904)
+    would otherwise turn a completed run's process into a crash. The handler runs after
+    Prefect's own exit hooks (registered with threading, which run first) have delivered the
+    final state, events and logs. CLI runs are not served and exit through `cli.main`.
+    """
+    from prefect.runtime import deployment
+
+    if deployment.id is None:
+        return
+
+    def _exit() -> None:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    atexit.register(_exit)
 
 
 class QualityGateFailed(RuntimeError):
@@ -211,6 +281,7 @@ def pipeline(
         raise
     else:
         summary["status"] = "succeeded"
+        _exit_cleanly_after_served_run()
     finally:
         create_markdown_artifact(
             key="lakehouse-run", markdown=run_report.render(summary), description="Lakehouse run"
