@@ -105,10 +105,16 @@ def test_failing_model_fails_the_run_and_keeps_latest(lake_dir_run, tmp_path, cl
     assert (lake / "gold" / "latest.json").read_bytes() == before
 
 
-def test_object_store_run_matches_plain_python(seaweed, state_dir, clean_sources):
-    # The default path end to end: embedded S3 store and Prefect's ephemeral local API.
+@pytest.fixture(scope="module")
+def object_store_run(seaweed, state_dir, clean_sources):
+    """The default path end to end: embedded S3 store and Prefect's ephemeral local API."""
     env = {**seaweed, "PREFECT_HOME": str(state_dir / "prefect")}
-    lakehouse("run", "--sources", str(clean_sources), "--as-of", END_DATE, env=env)
+    result = lakehouse("run", "--sources", str(clean_sources), "--as-of", END_DATE, env=env)
+    return env, result
+
+
+def test_object_store_run_matches_plain_python(object_store_run, clean_sources):
+    env, _ = object_store_run
     from orchestration.settings import Settings
     from orchestration.storage import Lake, duckdb_connection
 
@@ -133,3 +139,31 @@ def test_object_store_run_matches_plain_python(seaweed, state_dir, clean_sources
         truth.purchasing_clients,
         truth.clients,
     )
+
+
+def test_object_store_run_leaks_no_secret(object_store_run):
+    """The store's secret key appears nowhere the run writes: output, logs, dbt docs, exports."""
+    env, result = object_store_run
+    from orchestration.settings import Settings
+    from orchestration.storage import Lake
+
+    secret = json.loads((Path(env["LAKEHOUSE_STATE_DIR"]) / "credentials.json").read_text())[
+        "secret_access_key"
+    ]
+    assert secret not in result.stdout + result.stderr
+    from tests.conftest import ROOT
+
+    written = [*(ROOT / "target").glob("*.json"), *(ROOT / "target").glob("*.html")]
+    written += list((ROOT / "logs").glob("*.log"))
+    assert any(path.name == "static_index.html" for path in written)
+    assert [path for path in written if secret in path.read_text(errors="replace")] == []
+    settings = Settings(
+        _env_file=None,
+        lake_dir=None,
+        LAKEHOUSE_STATE_DIR=env["LAKEHOUSE_STATE_DIR"],
+        OBJECTSTORE_PORT=int(env["OBJECTSTORE_PORT"]),
+    )
+    lake = Lake(settings)
+    exported = [(layer, key) for layer in ("gold", "silver") for key in lake.list(layer)]
+    assert len(exported) > 20
+    assert [key for layer, key in exported if secret.encode() in lake.read_bytes(layer, key)] == []

@@ -118,17 +118,23 @@ def test_served_run_completes_and_publishes(served_run):
     assert "Traceback" not in log and "FATAL" not in log, log[-3000:]
 
 
+def _count_tasks(served_run, **task_filter) -> int:
+    body = {"flow_runs": {"id": {"any_": [served_run["flow_run_id"]]}}}
+    if task_filter:
+        body["task_runs"] = task_filter
+    return api(served_run["api"], "/task_runs/count", body)
+
+
 def test_one_prefect_task_per_dbt_node(served_run):
-    runs = api(
-        served_run["api"],
-        "/task_runs/filter",
-        {"flow_runs": {"id": {"any_": [served_run["flow_run_id"]]}}, "limit": 200},
-    )
-    names = [run["name"] for run in runs]
-    # prefect-dbt names a node's task "<resource type> <node name>".
-    assert any(name.startswith("model fct_sales") for name in names), names[:20]
-    assert sum(name.startswith("test ") for name in names) > 20
-    assert {run["state"]["type"] for run in runs} == {"COMPLETED"}
+    # prefect-dbt names a node's task "<resource type> <node name>": one per model file and
+    # per seed file of the project, every one of them finished.
+    models = len(list((ROOT / "models").rglob("*.sql")))
+    seeds = len(list((ROOT / "seeds").glob("*.csv")))
+    assert _count_tasks(served_run, name={"like_": "model "}) == models
+    assert _count_tasks(served_run, name={"like_": "seed "}) == seeds
+    assert _count_tasks(served_run, name={"like_": "test "}) > 2 * models
+    completed = _count_tasks(served_run, state={"type": {"any_": ["COMPLETED"]}})
+    assert completed == _count_tasks(served_run)
 
 
 def test_run_report_artifact(served_run, state_dir):
