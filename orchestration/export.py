@@ -215,13 +215,29 @@ def export(
 
 
 def prune(lake: Lake, keep: int, current: str) -> list[str]:
-    """Delete all but the newest `keep` run folders (never the one just published)."""
+    """Keep the newest `keep` published runs; delete older ones and unfinished leftovers.
+
+    A run is published once its gold `_manifest.json` exists (written just before latest.json).
+    A folder without one, older than the run just published, is what a killed export left
+    behind: it never counts towards `keep` and is removed. The current run is never touched.
+    """
+    published = {
+        run_id
+        for run_id in lake.iter_folders("gold", RUNS_PREFIX)
+        if lake.exists("gold", f"{run_folder(run_id)}/_manifest.json")
+    }
+    kept = set(sorted(published | {current})[-keep:]) | {current}
     pruned = []
     for layer in ("gold", "silver"):
-        runs = sorted(lake.iter_folders(layer, RUNS_PREFIX))
-        for run_id in runs[: max(len(runs) - keep, 0)]:
-            if run_id != current:
+        for run_id in sorted(lake.iter_folders(layer, RUNS_PREFIX)):
+            unfinished = run_id not in published and run_id < current
+            if run_id not in kept and (run_id in published or unfinished):
                 lake.delete_prefix(layer, f"{RUNS_PREFIX}{run_id}/")
                 if layer == "gold":
                     pruned.append(run_id)
+        if lake.is_local:  # empty run folders (no file) are invisible to iter_folders
+            runs_root = Path(lake.root(layer)) / RUNS_PREFIX
+            for folder in runs_root.glob("*") if runs_root.exists() else []:
+                if folder.is_dir() and folder.name != current and not any(folder.rglob("*")):
+                    folder.rmdir()
     return pruned

@@ -27,10 +27,26 @@ from orchestration.export import export, new_run_id, quality_report
 from orchestration.ingest import IngestReport, ingest
 from orchestration.runlock import run_lock
 from orchestration.settings import PROJECT_ROOT, get_settings
-from orchestration.storage import Lake, duckdb_connection
+from orchestration.storage import CredentialsRefused, Lake, duckdb_connection
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=[2, 5])
+def _retry_unless_refused(task, task_run, state) -> bool:
+    """Retry I/O failures, never refused credentials (retrying them only storms the store)."""
+    try:
+        state.result()
+    except CredentialsRefused:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(
+    name="ingest",
+    retries=2,
+    retry_delay_seconds=[2, 5],
+    retry_condition_fn=_retry_unless_refused,
+)
 def ingest_task(sources: str | None) -> IngestReport:
     lake = Lake(get_settings())
     report = ingest(lake, [Path(sources)] if sources else None)
@@ -140,7 +156,7 @@ def docs_task(as_of_date: str) -> dbt_runner.DbtOutcome:
     return outcome
 
 
-@task(name="export", retries=1, retry_delay_seconds=3)
+@task(name="export", retries=1, retry_delay_seconds=3, retry_condition_fn=_retry_unless_refused)
 def export_task(as_of_date: str, run_id: str) -> dict:
     result = export(as_of_date, get_settings(), run_id=run_id)
     return {

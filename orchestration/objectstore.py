@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -17,11 +18,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.settings import Settings, get_settings
 from orchestration.storage import Lake, StorageError
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -123,11 +127,17 @@ class EmbeddedStore:
         path.chmod(0o600)
         return path
 
-    def start(self, timeout: float = 60.0) -> StoreStatus:
-        """Start the embedded store if it is not running; create the buckets. Idempotent."""
+    def start(self, timeout: float = 60.0, log: Callable[[str], None] | None = None) -> StoreStatus:
+        """Start the embedded store if it is not running; create the buckets. Idempotent.
+
+        An external store (S3_ENDPOINT) is not started but waited for, with the bounded backoff
+        of S3_CONNECT_ATTEMPTS (a MinIO that is restarting is not a reason to fail a run at once;
+        refused credentials still fail at once). Retries are reported through `log`, by default
+        a warning on stderr.
+        """
         if self.external:
             lake = Lake(self.settings)
-            lake.check()
+            lake.wait_until_reachable(log=log or _logger.warning)
             lake.ensure_layers()
             return self.status()
         current = self.status()
