@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import csv
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -39,61 +40,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchestration.layout import ENTITIES
+from orchestration.settings import PROJECT_ROOT
+
 # --- SPEC §1 and §3 reference data ---------------------------------------------------------------
 
-COLUMNS = {
-    "clients": ("id_client", "name", "email", "subscription_date", "country"),
-    "purchases": (
-        "id_purchase",
-        "id_client",
-        "product",
-        "price",
-        "quantity",
-        "purchase_date",
-        "total",
-    ),
-}
-COUNTRIES = (
-    "France",
-    "Germany",
-    "Spain",
-    "Italy",
-    "Belgium",
-    "Netherlands",
-    "Switzerland",
-    "UK",
-    "Canada",
-    "USA",
-)
-COUNTRY_ALIASES = {
-    "United Kingdom": "UK",
-    "Great Britain": "UK",
-    "GB": "UK",
-    "England": "UK",
-    "United States": "USA",
-    "US": "USA",
-    "U.S.A.": "USA",
-    "America": "USA",
-    "Holland": "Netherlands",
-    "Deutschland": "Germany",
-    "España": "Spain",
-    "Italia": "Italy",
-    "Suisse": "Switzerland",
-    "Schweiz": "Switzerland",
-    "Belgique": "Belgium",
-}
-PRODUCTS = (
-    "Laptop",
-    "Phone",
-    "Tablet",
-    "Headphones",
-    "Monitor",
-    "Keyboard",
-    "Mouse",
-    "Webcam",
-    "Speaker",
-    "Charger",
-)
+COLUMNS = ENTITIES
+
+
+def _seed(name: str) -> list[dict[str, str]]:
+    """Reference data from the dbt seeds: the one place it is written down."""
+    with open(PROJECT_ROOT / "seeds" / f"{name}.csv", encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+COUNTRIES = tuple(row["country"] for row in _seed("countries"))
+COUNTRY_ALIASES = {row["alias"]: row["country"] for row in _seed("country_aliases")}
+PRODUCTS = tuple(row["product"] for row in _seed("products"))
 UNKNOWN_COUNTRY = "Unknown"
 NULL_TOKENS = ("", "null", "none", "nan", "n/a", "na", "#n/a", "<na>")
 BLANKS = " \t\n\r\f"  # what `\s` trims in the SQL (RE2)
