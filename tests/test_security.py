@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -81,7 +83,7 @@ def test_dashboard_listens_on_loopback_only(tmp_path):
         assert f"127.0.0.1:{port}" in addresses, (tmp_path / "dashboard.log").read_text()
         assert all(_is_loopback(a) for a in addresses), addresses
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)  # the CLI and the streamlit it started
         process.wait(timeout=30)
 
 
