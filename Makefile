@@ -16,7 +16,7 @@ DEMO_CLIENTS ?= 20000
 DEMO_DIRTY_RATE ?= 0.02
 DEMO_SEED ?= 42
 
-.PHONY: help install demo test lint dbt-check pytest docs dashboard objectstore-stop clean
+.PHONY: help install demo test lint dbt-check browser pytest docs dashboard objectstore-stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -58,7 +58,18 @@ dbt-check: install ## dbt build on a small generated dirty data set, then the pr
 	$(BIN)/dbt docs generate --vars '{as_of_date: "2025-06-30"}'; \
 	scripts/check_project_structure.sh $$tgt
 
-pytest: install ## The pytest suites
+# The browser tests drive Debian's chromium through Playwright (never `playwright install`).
+CHROMIUM := /usr/bin/chromium
+
+browser: ## Install Debian's chromium for the browser tests when it is missing (apt-get)
+	@if [ ! -x $(CHROMIUM) ]; then \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends chromium; \
+	fi
+
+pytest: install browser ## The pytest suites (browser tests included)
 	$(BIN)/pytest
 
 docs: install ## Generate and serve the dbt docs (lineage) on 127.0.0.1:8080

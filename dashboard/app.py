@@ -37,9 +37,9 @@ else:
         shell.show_no_data()
     else:
         shell.remember_manifest(manifest)
-        shell.show_run(manifest)
         try:
             shell.show_filters(manifest)
             page.run()
         except data.DashboardDataError as error:
             shell.show_broken_export(error)
+        shell.show_run(manifest)  # below the filters in the sidebar

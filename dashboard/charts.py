@@ -6,6 +6,7 @@ Every figure has a title, axis titles with units and hover text; money reads in 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -107,7 +108,7 @@ def growth_bars(
         title=title,
         x_label=period_label,
         y_label="Growth vs previous period (%)",
-        yaxis={"ticksuffix": "%"},
+        yaxis={"ticksuffix": "%", "tickformat": ",.0f"},
     )
 
 
@@ -185,20 +186,29 @@ def histogram(
     value_label: str,
     count_label: str,
     money: bool = False,
+    whole_numbers: bool = False,
 ) -> go.Figure:
-    """Bins computed in DuckDB (`bin_start`, `bin_end`, a count) drawn as adjoining bars."""
-    widths = frame["bin_end"] - frame["bin_start"]
-    prefix = CURRENCY_SYMBOL if money else ""
+    """Bins computed in DuckDB (`bin_start`, `bin_end`, a count) drawn as adjoining bars.
+
+    Bins of whole numbers hold start … end − 1: their bars are centred on the values."""
+    if whole_numbers:
+        first, last = frame["bin_start"], frame["bin_end"] - 1
+        left, right = first - 0.5, last + 0.5
+        ranges = [
+            f"{a:,.0f}" if a == b else f"{a:,.0f}–{b:,.0f}"
+            for a, b in zip(first, last, strict=True)
+        ]
+    else:
+        left, right = frame["bin_start"], frame["bin_end"]
+        prefix = CURRENCY_SYMBOL if money else ""
+        ranges = [f"{prefix}{a:,.2f} – {prefix}{b:,.2f}" for a, b in zip(left, right, strict=True)]
     figure = go.Figure(
         go.Bar(
-            x=frame["bin_start"] + widths / 2,
+            x=(left + right) / 2,
             y=frame[count],
-            width=widths,
-            customdata=frame[["bin_start", "bin_end"]],
-            hovertemplate=(
-                f"{prefix}%{{customdata[0]:,.2f}} – {prefix}%{{customdata[1]:,.2f}}: "
-                f"%{{y:,}} {count_label.lower()}<extra></extra>"
-            ),
+            width=right - left,
+            customdata=ranges,
+            hovertemplate=f"%{{customdata}}: %{{y:,}} {count_label.lower()}<extra></extra>",
             marker={"line": {"width": 0.5, "color": "white"}},
         )
     )
@@ -219,18 +229,32 @@ def heatmap(
     x_label: str,
     y_label: str,
     value_label: str,
-    value_format: str = ",",
+    value_format: str = ",.0f",
     value_suffix: str = "",
+    color_max: float | None = None,
 ) -> go.Figure:
-    """A matrix (index → rows, columns → columns) as a heat map with the values written in."""
+    """A matrix (index → rows, columns → columns) as a heat map with the values written in;
+    missing cells stay blank. Tall matrices get taller figures, so every row stays legible.
+    `color_max` caps the colour scale (cells above it take the darkest colour)."""
+    values = matrix.to_numpy(dtype=float)
+    capped = color_max is not None and np.isfinite(color_max)  # NaN: nothing to cap on
+    text = [
+        ["" if np.isnan(v) else f"{v:{value_format}}{value_suffix}" for v in row] for row in values
+    ]
     figure = go.Figure(
         go.Heatmap(
-            z=matrix.to_numpy(),
+            z=values,
             x=[str(c) for c in matrix.columns],
             y=[str(i) for i in matrix.index],
             colorscale="Blues",
+            zmax=color_max if capped else None,
+            zmin=0 if capped else None,
             colorbar={"title": {"text": value_label}},
-            texttemplate=f"%{{z:{value_format}}}{value_suffix}",
+            text=text,
+            texttemplate="%{text}",
+            textfont={"size": 10},
+            xgap=1,
+            ygap=1,
             hovertemplate=(
                 f"{y_label}: %{{y}}<br>{x_label}: %{{x}}<br>"
                 f"{value_label}: %{{z:{value_format}}}{value_suffix}<extra></extra>"
@@ -244,6 +268,7 @@ def heatmap(
         y_label=y_label,
         xaxis={"type": "category"},
         yaxis={"type": "category", "autorange": "reversed"},
+        height=max(450, 160 + 24 * len(matrix.index)),
     )
 
 
@@ -254,6 +279,7 @@ def box_from_statistics(
     figure = go.Figure(
         go.Box(
             name=name,
+            x=[name],
             q1=[statistics["p25"]],
             median=[statistics["median"]],
             q3=[statistics["p75"]],
@@ -295,7 +321,11 @@ def price_ranges(frame: pd.DataFrame, *, title: str) -> go.Figure:
             y=frame["avg_price"],
             mode="markers",
             name="Average",
-            marker={"size": 10, "symbol": "line-ew-open", "line": {"width": 3}},
+            marker={
+                "size": 14,
+                "symbol": "line-ew-open",
+                "line": {"width": 3, "color": "#1a1a1a"},
+            },
             hovertemplate=f"%{{x}} average: {PLOTLY_CURRENCY}<extra></extra>",
         )
     )
@@ -305,4 +335,91 @@ def price_ranges(frame: pd.DataFrame, *, title: str) -> go.Figure:
         x_label="Product",
         y_label=f"Unit price ({CURRENCY_SYMBOL})",
         yaxis={"tickprefix": CURRENCY_SYMBOL, "tickformat": ",.2f"},
+    )
+
+
+def recent_days(frame: pd.DataFrame, *, title: str, previous_label: str) -> go.Figure:
+    """Daily revenue of a window as bars, the same days of the previous window as a line."""
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(
+            x=frame["sale_date"],
+            y=frame["total_revenue"],
+            name="Revenue",
+            customdata=frame[["total_orders"]],
+            hovertemplate=(
+                f"Revenue: {PLOTLY_CURRENCY} (%{{customdata[0]:,}} orders)<extra></extra>"
+            ),
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=frame["sale_date"],
+            y=frame["previous_revenue"],
+            mode="lines",
+            name=previous_label,
+            line={"dash": "dot", "width": 2, "color": "gray"},
+            customdata=frame[["previous_date", "previous_orders"]],
+            hovertemplate=(
+                f"{previous_label} (%{{customdata[0]|%d %b}}): {PLOTLY_CURRENCY} "
+                "(%{customdata[1]:,} orders)<extra></extra>"
+            ),
+        )
+    )
+    return _layout(
+        figure,
+        title=title,
+        x_label="Sale date",
+        y_label=f"Revenue ({CURRENCY_SYMBOL})",
+        xaxis={"hoverformat": "%a %d %b %Y"},
+        yaxis={**MONEY_AXIS, "rangemode": "tozero"},
+        hovermode="x unified",
+    )
+
+
+def donut(frame: pd.DataFrame, *, label: str, value: str, title: str, unit: str) -> go.Figure:
+    """Shares of a whole (a few parts) as a ring, with the count and share on hover."""
+    figure = go.Figure(
+        go.Pie(
+            labels=frame[label],
+            values=frame[value],
+            hole=0.55,
+            sort=False,
+            textinfo="percent",
+            textposition="inside",
+            hovertemplate=f"%{{label}}: %{{value:,}} {unit} (%{{percent}})<extra></extra>",
+        )
+    )
+    figure.update_layout(title={"text": title}, legend=LEGEND_ON_TOP, margin={"t": 80})
+    return figure
+
+
+def reconciliation(frame: pd.DataFrame, *, title: str) -> go.Figure:
+    """Per entity, its bronze rows split into silver and quarantined rows (stacked bars)."""
+    figure = go.Figure()
+    for column, name, color in (
+        ("silver_rows", "Silver", "seagreen"),
+        ("quarantined_rows", "Quarantined", "indianred"),
+    ):
+        figure.add_trace(
+            go.Bar(
+                x=frame[column],
+                y=frame["entity"],
+                orientation="h",
+                name=name,
+                marker={"color": color},
+                customdata=frame[["bronze_rows"]],
+                hovertemplate=(
+                    f"%{{y}}: %{{x:,}} {name.lower()} rows of %{{customdata[0]:,}} in bronze"
+                    "<extra></extra>"
+                ),
+            )
+        )
+    return _layout(
+        figure,
+        title=title,
+        x_label="Rows (count)",
+        y_label="Entity",
+        barmode="stack",
+        height=260,
     )

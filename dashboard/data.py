@@ -15,18 +15,23 @@ Adding a page: write a helper here that calls `_frame` / `_row` with SQL over
 
 from __future__ import annotations
 
+import html
 import json
+import math
 import re
-from dataclasses import dataclass, field
-from datetime import date
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
-from dashboard.formatting import round_half_away
+from dashboard.formatting import format_date_range, round_half_away
+from orchestration.layout import RUNS_PREFIX
 from orchestration.settings import Settings, get_settings
 from orchestration.storage import Lake, StorageError, duckdb_connection
 
@@ -75,6 +80,7 @@ class Manifest:
     silver_location: str = ""  # silver layer root
     documents: tuple[str, ...] | None = None  # JSON documents; None: not listed
     silver_uris: dict[str, str] = field(default_factory=dict)
+    has_docs: bool = False  # the run published the dbt docs site (docs/index.html)
 
     def has(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -190,6 +196,7 @@ def _parse_manifest(raw: bytes, lake: Lake) -> Manifest:
         silver_uris={
             m: lake.uri("silver", f"{run_folder}/{m}.parquet") for m in silver_names or ()
         },
+        has_docs=bool(document.get("docs_uri")),
     )
 
 
@@ -233,6 +240,27 @@ def _row(run_id: str, sql: str) -> tuple:
     cursor = _execute(sql)
     try:
         return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+def _csv(sql: str) -> bytes:
+    """A query's result as CSV bytes, written by DuckDB itself (no DataFrame in between)."""
+    with tempfile.TemporaryDirectory(prefix="dashboard-csv-") as folder:
+        target = Path(folder) / "result.csv"
+        cursor = _execute(f"copy ({sql}) to {_sql_string(str(target))} (format csv, header)")
+        cursor.close()
+        return target.read_bytes()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _exact_frame(run_id: str, sql: str) -> pd.DataFrame:
+    """A small result as a DataFrame with exact types (DECIMAL as Decimal objects), for sums
+    that must stay exact (money)."""
+    cursor = _execute(sql)
+    try:
+        columns = [d[0] for d in cursor.description]
+        return pd.DataFrame(cursor.fetchall(), columns=columns)
     finally:
         cursor.close()
 
@@ -308,16 +336,21 @@ class FilterChoices:
 
 
 def filter_choices(manifest: Manifest) -> FilterChoices:
-    """What the sidebar offers: the sales date range, the countries and products with sales."""
+    """What the sidebar offers: the sales date range, the countries and products with sales.
+
+    Read from the small gold reports, which hold exactly these (the daily spine runs from the
+    first to the last sale; the product and country reports list those with sales), rather
+    than from the millions of rows of `fct_sales`."""
     first, last, countries, products = _row(
         manifest.run_id,
         f"""
         select
-            min(purchase_date),
-            max(purchase_date),
-            list(distinct country order by country) filter (where country is not null),
-            list(distinct product order by product) filter (where product is not null)
-        from {manifest.table("fct_sales")}
+            (select min(sale_date) from {manifest.table("rpt_sales_daily")}),
+            (select max(sale_date) from {manifest.table("rpt_sales_daily")}),
+            (select list(country order by country) from {manifest.table("rpt_country_analytics")}
+                where country is not null),
+            (select list(product order by product) from {manifest.table("rpt_product_analytics")}
+                where product is not null)
         """,
     )
     return FilterChoices(first, last, tuple(countries or ()), tuple(products or ()))
@@ -337,32 +370,465 @@ class SalesTotals:
     quantity: int = 0
 
     @property
+    def exact_avg_order_value(self) -> Decimal | None:
+        """Revenue / orders, unrounded: growth is computed from it (SPEC §4)."""
+        return self.revenue / self.orders if self.orders else None
+
+    @property
     def avg_order_value(self) -> Decimal | None:
         """Exact revenue / orders, rounded once, half away from zero (SPEC §4)."""
-        return round_half_away(self.revenue / self.orders) if self.orders else None
+        exact = self.exact_avg_order_value
+        return None if exact is None else round_half_away(exact)
 
 
-def sales_totals(manifest: Manifest, filters: SalesFilter = NO_FILTER) -> SalesTotals:
-    """Headline totals over the (filtered) sales: revenue, orders (lines), clients, quantity."""
-    revenue, orders, clients, quantity = _row(
+@dataclass(frozen=True)
+class Window:
+    """A run of calendar days, both ends included."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def shifted_back(self) -> Window:
+        """The window of the same length that ends the day before this one starts."""
+        return Window(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    def sql(self, column: str = "purchase_date") -> str:
+        """SQL: `column` falls in the window."""
+        return (
+            f"{column} between date {_sql_string(self.start.isoformat())} "
+            f"and date {_sql_string(self.end.isoformat())}"
+        )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The windows a KPI delta compares: `current` against `previous`, in words in `basis`."""
+
+    current: Window
+    previous: Window
+    basis: str
+
+    def describe(self) -> str:
+        """`2025-06-01 – 2025-06-30 vs the 30 days before (2025-05-02 – 2025-05-31)`."""
+        return (
+            f"{format_date_range(self.current.start, self.current.end)} {self.basis} "
+            f"({format_date_range(self.previous.start, self.previous.end)})"
+        )
+
+
+RECENT_DAYS = 30
+
+
+def recent_days(end: date, days: int = RECENT_DAYS) -> Comparison:
+    """The last `days` calendar days up to `end`, against the `days` before them."""
+    current = Window(end - timedelta(days=days - 1), end)
+    return Comparison(current, current.shifted_back(), f"vs the {days} days before")
+
+
+def headline_comparison(filters: SalesFilter, choices: FilterChoices) -> Comparison | None:
+    """What the Overview cards' deltas compare (one rule, stated in the cards' help).
+
+    A chosen start date: the selected range against the period of the same length just before
+    it. Otherwise the range starts at the first sale, so nothing precedes it: the last 30 days
+    of the range against the 30 days before. None when there are no sales at all.
+    """
+    end = filters.end_date or choices.last_date
+    if end is None:
+        return None
+    if filters.start_date is None:
+        return recent_days(end)
+    current = Window(filters.start_date, end)
+    return Comparison(current, current.shifted_back(), f"vs the previous {current.days} days")
+
+
+@dataclass(frozen=True)
+class ComparedTotals:
+    """The totals of a comparison's two windows."""
+
+    current: SalesTotals
+    previous: SalesTotals
+
+
+def change_pct(current: Decimal | int | None, previous: Decimal | int | None) -> Decimal | None:
+    """Growth in percent, rounded once half away from zero; None on a missing or zero base."""
+    if current is None or not previous:
+        return None
+    return round_half_away(Decimal(current - previous) * 100 / Decimal(previous))
+
+
+@dataclass(frozen=True)
+class Leader:
+    """The first of a ranking by revenue: what it is and how much it sold."""
+
+    role: str  # "Top product", …
+    name: str
+    revenue: Decimal
+    share_pct: Decimal  # of the revenue shown
+    rule: str
+    reference: str = ""  # what tells two of the same name apart (a client id)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The Overview's figures built on sales."""
+
+    totals: SalesTotals  # the selected range (every sale when no filter is set)
+    headline: Comparison | None  # what the headline cards' changes compare
+    headline_totals: ComparedTotals | None
+    recent: Comparison | None  # the last 30 days of the range against the 30 before
+    recent_totals: ComparedTotals | None
+    daily: pd.DataFrame  # sale_date, total_revenue, revenue_7d_avg over the range
+    recent_daily: pd.DataFrame  # RECENT_DAY_COLUMNS
+    leaders: list[Leader]
+
+
+RECENT_DAY_COLUMNS = [
+    "sale_date",
+    "previous_date",
+    "total_revenue",
+    "total_orders",
+    "previous_revenue",
+    "previous_orders",
+]
+
+
+def overview(manifest: Manifest, filters: SalesFilter = NO_FILTER) -> Overview:
+    """The Overview's figures.
+
+    Without filters: the gold reports as published; only the distinct clients of the compared
+    windows need `fct_sales`. With filters: two passes over the filtered `fct_sales`, limited
+    to the days some figure needs — one sums sales per day, product and country, the other per
+    client (distinct clients, and who spent most).
+    """
+    choices = filter_choices(manifest)
+    headline = headline_comparison(filters, choices)
+    if headline is None:  # no sales at all
+        return _no_sales_overview()
+    selected = Window(filters.start_date or choices.first_date, headline.current.end)
+    recent = recent_days(selected.end)
+    if not filters.is_set:
+        return _published_overview(manifest, headline, recent)
+    return _filtered_overview(manifest, filters, selected, headline, recent)
+
+
+def _no_sales_overview() -> Overview:
+    days = DaySums(pd.DataFrame(columns=["sale_date", "revenue", "orders", "quantity"]))
+    return Overview(
+        totals=SalesTotals(Decimal(0), 0, 0),
+        headline=None,
+        headline_totals=None,
+        recent=None,
+        recent_totals=None,
+        daily=days.daily_trend(None),
+        recent_daily=days.recent(None),
+        leaders=[],
+    )
+
+
+@dataclass(frozen=True)
+class DaySums:
+    """Revenue (exact decimals), orders and quantity per sale day: the sums of any window."""
+
+    frame: pd.DataFrame  # sale_date (date), revenue (Decimal), orders, quantity
+
+    def within(self, window: Window) -> pd.DataFrame:
+        dates = self.frame["sale_date"]
+        return self.frame[(dates >= window.start) & (dates <= window.end)]
+
+    def totals(self, window: Window, clients: int) -> SalesTotals:
+        rows = self.within(window)
+        return SalesTotals(
+            Decimal(sum(rows["revenue"], Decimal(0))),
+            int(rows["orders"].sum()),
+            int(clients),
+            int(rows["quantity"].sum()),
+        )
+
+    def daily_trend(self, window: Window | None) -> pd.DataFrame:
+        """Every day from the first to the last sale of the window (zeros between) with its
+        revenue and 7-day moving average (over the days available, as gold computes it)."""
+        rows = self.within(window) if window else self.frame.iloc[0:0]
+        rows = rows[rows["orders"] > 0]
+        if rows.empty:
+            return pd.DataFrame(columns=["sale_date", "total_revenue", "revenue_7d_avg"])
+        spine = pd.date_range(rows["sale_date"].min(), rows["sale_date"].max()).date
+        revenue = (
+            rows.set_index("sale_date")["revenue"].astype(float).reindex(spine, fill_value=0.0)
+        )
+        return pd.DataFrame(
+            {
+                "sale_date": spine,
+                "total_revenue": revenue.to_numpy(),
+                "revenue_7d_avg": revenue.rolling(7, min_periods=1).mean().round(2).to_numpy(),
+            }
+        )
+
+    def recent(self, comparison: Comparison | None) -> pd.DataFrame:
+        """Per day of the current window: revenue and orders, and those of the day as many days
+        earlier in the previous window (zeros where nothing sold)."""
+        if comparison is None:
+            return pd.DataFrame(columns=RECENT_DAY_COLUMNS)
+        by_day = self.frame.set_index("sale_date")
+        shift = timedelta(days=comparison.current.days)
+        days = [comparison.current.start + timedelta(days=n) for n in range(shift.days)]
+        now = by_day.reindex(days)
+        before = by_day.reindex([day - shift for day in days])
+        return pd.DataFrame(
+            {
+                "sale_date": days,
+                "previous_date": [day - shift for day in days],
+                "total_revenue": now["revenue"].astype(float).fillna(0.0).to_numpy(),
+                "total_orders": now["orders"].fillna(0).astype(int).to_numpy(),
+                "previous_revenue": before["revenue"].astype(float).fillna(0.0).to_numpy(),
+                "previous_orders": before["orders"].fillna(0).astype(int).to_numpy(),
+            }
+        )
+
+
+def _published_overview(manifest: Manifest, headline: Comparison, recent: Comparison) -> Overview:
+    """No filter: the gold reports as published (the headline then compares the recent days)."""
+    daily = _frame(
         manifest.run_id,
         f"""
         select
-            coalesce(sum(total), 0) as total_revenue,
-            count(*) as total_orders,
-            count(distinct client_id) as unique_clients,
-            coalesce(sum(quantity), 0) as total_quantity
-        from {_sales(manifest, filters)}
+            sale_date,
+            cast(total_revenue as double) as total_revenue,
+            cast(revenue_7d_avg as double) as revenue_7d_avg
+        from {manifest.table("rpt_sales_daily")}
+        order by sale_date
         """,
     )
-    return SalesTotals(
-        revenue=Decimal(revenue), orders=int(orders), clients=int(clients), quantity=int(quantity)
+    days = DaySums(
+        _exact_frame(
+            manifest.run_id,
+            f"""
+            select sale_date, total_revenue as revenue, total_orders as orders,
+                total_quantity as quantity
+            from {manifest.table("rpt_sales_daily")}
+            order by sale_date
+            """,
+        )
+    )
+    [purchasing] = _row(
+        manifest.run_id,
+        f"select count(*) from {manifest.table('rpt_client_kpis')} where total_purchases > 0",
+    )
+    # The one figure no gold model holds: the distinct clients of each compared window.
+    current_clients, previous_clients = _row(
+        manifest.run_id,
+        f"""
+        select
+            count(distinct client_id) filter (where {recent.current.sql()}),
+            count(distinct client_id) filter (where {recent.previous.sql()})
+        from {manifest.table("fct_sales")}
+        where {Window(recent.previous.start, recent.current.end).sql()}
+        """,
+    )
+    recent_totals = ComparedTotals(
+        days.totals(recent.current, current_clients),
+        days.totals(recent.previous, previous_clients),
+    )
+    everything = Window(days.frame["sale_date"].min(), days.frame["sale_date"].max())
+    totals = days.totals(everything, purchasing)
+    tops = _exact_frame(
+        manifest.run_id,
+        " union all ".join(
+            f"""(
+                select '{dimension}' as dimension, {dimension} as name, total_revenue as revenue
+                from {manifest.table(f"rpt_{dimension}_analytics")}
+                order by total_revenue desc, {dimension}
+                limit 1
+            )"""
+            for dimension in ("product", "country")
+        ),
+    )
+    return Overview(
+        totals=totals,
+        headline=headline,
+        headline_totals=recent_totals,
+        recent=recent,
+        recent_totals=recent_totals,
+        daily=daily,
+        recent_daily=days.recent(recent),
+        leaders=_leaders(tops, top_clients(manifest, limit=1), totals.revenue),
     )
 
 
-def daily_sales(manifest: Manifest, filters: SalesFilter = NO_FILTER) -> pd.DataFrame:
-    """One row per calendar day: revenue, its 7-day moving average, orders (for charts)."""
-    return period_sales(manifest, "daily", filters).rename(columns={"period": "sale_date"})
+def _filtered_overview(
+    manifest: Manifest,
+    filters: SalesFilter,
+    selected: Window,
+    headline: Comparison,
+    recent: Comparison,
+) -> Overview:
+    """Filters set: two passes over `fct_sales` for the chosen countries and products, over
+    the days some figure needs (the selected range and the compared windows), and the top
+    client's name looked up."""
+    span = Window(min(selected.start, headline.previous.start, recent.previous.start), selected.end)
+    sales = _sales(manifest, replace(filters, start_date=span.start, end_date=span.end))
+    # Per day over the span; per product and per country over the selected range.
+    sums = _exact_frame(
+        manifest.run_id,
+        f"""
+        select
+            case
+                when grouping(purchase_date) = 0 then 'day'
+                when grouping(product) = 0 then 'product'
+                else 'country'
+            end as dimension,
+            purchase_date as sale_date,
+            coalesce(product, country) as name,
+            sum(total) as revenue,
+            count(*) as orders,
+            sum(quantity) as quantity,
+            sum(total) filter (where {selected.sql()}) as revenue_in_range
+        from {sales}
+        group by grouping sets ((purchase_date), (product), (country))
+        """,
+    )
+    # Per client: who bought in the range and in each compared window, and who spent most.
+    windows = {
+        "selected": selected,
+        "headline_current": headline.current,
+        "headline_previous": headline.previous,
+        "recent_current": recent.current,
+        "recent_previous": recent.previous,
+    }
+    counts = _row(
+        manifest.run_id,
+        f"""
+        with
+        per_client as (
+            select
+                client_id,
+                count(*) filter (where {selected.sql()}) as orders,
+                sum(total) filter (where {selected.sql()}) as spent,
+                {", ".join(f"bool_or({w.sql()}) as {name}" for name, w in windows.items())}
+            from {sales}
+            group by client_id
+        ),
+        top_client as (
+            select client_id, orders, spent
+            from per_client
+            where orders > 0
+            order by spent desc, client_id
+            limit 1
+        )
+        select
+            {", ".join(f"count(*) filter (where {name})" for name in windows)},
+            (select client_id from top_client),
+            (select orders from top_client),
+            (select spent from top_client)
+        from per_client
+        """,
+    )
+    clients = dict(zip(windows, counts[: len(windows)], strict=True))
+    top_client_id, top_orders, top_spent = counts[len(windows) :]
+    days = DaySums(sums[sums["dimension"] == "day"].reset_index(drop=True))
+    totals = days.totals(selected, clients["selected"])
+    ranked = sums[(sums["dimension"] != "day") & sums["revenue_in_range"].notna()]
+    tops = (
+        ranked.assign(revenue=ranked["revenue_in_range"])
+        .sort_values(["revenue", "name"], ascending=[False, True], kind="stable")
+        .groupby("dimension", sort=False)
+        .head(1)
+    )
+    return Overview(
+        totals=totals,
+        headline=headline,
+        headline_totals=ComparedTotals(
+            days.totals(headline.current, clients["headline_current"]),
+            days.totals(headline.previous, clients["headline_previous"]),
+        ),
+        recent=recent,
+        recent_totals=ComparedTotals(
+            days.totals(recent.current, clients["recent_current"]),
+            days.totals(recent.previous, clients["recent_previous"]),
+        ),
+        daily=days.daily_trend(selected),
+        recent_daily=days.recent(recent),
+        leaders=_leaders(
+            tops, _client_card(manifest, top_client_id, top_orders, top_spent), totals.revenue
+        ),
+    )
+
+
+def _client_card(
+    manifest: Manifest, client_id: int | None, orders: int | None, spent: Decimal | None
+) -> pd.DataFrame:
+    """A client's name and masked e-mail beside orders and spend computed elsewhere (the
+    shape of `top_clients`); empty without a client."""
+    if client_id is None:
+        return pd.DataFrame(columns=["client_id", "name", "email_masked", "total_spent"])
+    name, email = _row(
+        manifest.run_id,
+        f"""
+        select name, email_masked from {manifest.table("rpt_client_kpis")}
+        where client_id = {int(client_id)}
+        """,
+    ) or (f"Client {client_id}", None)
+    return pd.DataFrame(
+        [
+            {
+                "client_id": client_id,
+                "name": name,
+                "email_masked": email,
+                "total_purchases": orders,
+                "total_spent": float(spent),
+            }
+        ]
+    )
+
+
+LEADER_RULES = {
+    "product": ("Top product", "By revenue; ties by name."),
+    "country": ("Top country", "Client country at purchase time, by revenue; ties by name."),
+}
+
+
+def _leaders(tops: pd.DataFrame, clients: pd.DataFrame, revenue: Decimal) -> list[Leader]:
+    """Top product and country (`dimension`, `name`, `revenue`), then the top client."""
+
+    def share(amount: Decimal) -> Decimal:  # unrounded: the page rounds it for display
+        return Decimal(amount) * 100 / revenue if revenue else Decimal(0)
+
+    found = []
+    for dimension, (role, rule) in LEADER_RULES.items():
+        for top in tops[tops["dimension"] == dimension].itertuples():
+            found.append(Leader(role, top.name, Decimal(top.revenue), share(top.revenue), rule))
+    if not clients.empty:
+        top = clients.iloc[0]
+        spent = round_half_away(top["total_spent"])
+        found.append(
+            Leader(
+                "Top client",
+                top["name"],
+                spent,
+                share(spent),
+                f"By total spent; ties by client id. E-mail: {top['email_masked'] or '—'}.",
+                reference=f"#{top['client_id']}",
+            )
+        )
+    return found
+
+
+def client_activity(manifest: Manifest) -> pd.DataFrame:
+    """Clients split into active (bought in the last 90 days), inactive, and never purchased."""
+    counts = client_counts(manifest)
+    return pd.DataFrame(
+        {
+            "status": ["Active", "Inactive", "No purchases"],
+            "clients": [
+                counts.active,
+                counts.purchasing - counts.active,
+                counts.clients - counts.purchasing,
+            ],
+        }
+    )
 
 
 # --- temporal -------------------------------------------------------------------------------
@@ -438,7 +904,9 @@ def period_sales(
                 cast({period_expression} as date) as period,
                 sum(total) as total_revenue,
                 count(*) as total_orders,
-                count(distinct client_id) as unique_customers
+                count(distinct client_id) as unique_customers,
+                min(purchase_date) as first_sale,
+                max(purchase_date) as last_sale
             from {_sales(manifest, filters)}
             group by 1
         ),
@@ -453,7 +921,16 @@ def period_sales(
                 spine.period,
                 coalesce(per_period.total_revenue, 0) as total_revenue,
                 coalesce(per_period.total_orders, 0) as total_orders,
-                coalesce(per_period.unique_customers, 0) as unique_customers
+                coalesce(per_period.unique_customers, 0) as unique_customers,
+                -- a first or last period the sales do not cover from bound to bound
+                coalesce(
+                    spine.period = (select min(period) from per_period)
+                    and per_period.first_sale > spine.period
+                    or spine.period = (select max(period) from per_period)
+                    and per_period.last_sale
+                        < cast(spine.period + interval {_sql_string(step)} as date) - 1,
+                    false
+                ) as is_partial_period
             from spine
             left join per_period on spine.period = per_period.period
         ),
@@ -475,7 +952,7 @@ def period_sales(
             cast(round((total_orders - previous_orders) * 100.0 / nullif(previous_orders, 0), 2)
                 as double) as orders_growth_pct,
             {moving_averages}
-            cast(null as boolean) as is_partial_period
+            is_partial_period
         from growth
         order by period
         """,
@@ -565,58 +1042,61 @@ def rfm_grid(manifest: Manifest) -> pd.DataFrame:
     return _frame(
         manifest.run_id,
         f"""
-        with scores as (select unnest(range(1, 6)) as score)
-        select r.score as r_score, f.score as f_score, count(kpis.client_id) as clients
+        with
+        scores as (select unnest(range(1, 6)) as score),
+        counted as (
+            select r_score, f_score, count(*) as clients
+            from {manifest.table("rpt_client_kpis")}
+            where r_score is not null
+            group by r_score, f_score
+        )
+        select r.score as r_score, f.score as f_score, coalesce(counted.clients, 0) as clients
         from scores as r
         cross join scores as f
-        left join {manifest.table("rpt_client_kpis")} as kpis
-            on kpis.r_score = r.score and kpis.f_score = f.score
-        group by r.score, f.score
+        left join counted on counted.r_score = r.score and counted.f_score = f.score
         order by r.score, f.score
         """,
     )
 
 
-def _histogram(run_id: str, source: str, expression: str, bins: int) -> pd.DataFrame:
-    """Equal-width bins of `expression` over `source`, counted in DuckDB: bin bounds and rows."""
-    return _frame(
-        run_id,
-        f"""
-        with
-        measured as (
-            select cast({expression} as double) as value
-            from (select * from {source}) as source
-            where {expression} is not null
-        ),
-        bounds as (
-            select min(value) as low, max(value) as high, count(*) as n from measured
-        ),
-        binned as (
-            select
-                case
-                    when bounds.high = bounds.low then 0
-                    else least(
-                        floor((value - bounds.low) / ((bounds.high - bounds.low) / {bins})),
-                        {bins - 1}
-                    )
-                end as bin,
-                bounds.low,
-                bounds.high
-            from measured, bounds
+@dataclass(frozen=True)
+class Measure:
+    """A column to bin into equal-width bins from `low` to `high` (the last bin includes
+    `high`). Whole numbers (days, purchases, units) get a whole-number width, at least 1: a bin
+    [start, end) then holds the values start … end − 1, so no bin straddles two values."""
+
+    expression: str
+    low: float
+    high: float
+    whole_numbers: bool = False
+
+    def width(self, bins: int) -> float:
+        span = float(self.high) - float(self.low)
+        if self.whole_numbers:
+            return max(1.0, float(math.ceil((span + 1) / bins)))
+        return span / bins if span > 0 else 1.0
+
+    def histogram_sql(self, bins: int) -> str:
+        """A DuckDB aggregate: a map of bin number → rows."""
+        value = f"cast({self.expression} as double)"
+        low, width = float(self.low), self.width(bins)
+        return f"histogram(least(floor(({value} - {low!r}) / {width!r}), {bins - 1}))"
+
+    def frame(self, counts: dict | None, bins: int) -> pd.DataFrame:
+        """The map of `histogram_sql` as `bin_start`, `bin_end`, `rows` (empty bins left out)."""
+        numbers = sorted(counts or {})
+        width = self.width(bins)
+        return pd.DataFrame(
+            {
+                "bin_start": [float(self.low) + n * width for n in numbers],
+                "bin_end": [float(self.low) + (n + 1) * width for n in numbers],
+                "rows": [counts[n] for n in numbers],
+            }
         )
-        select
-            bin,
-            low + bin * (case when high = low then 1 else (high - low) / {bins} end) as bin_start,
-            low + (bin + 1) * (case when high = low then 1 else (high - low) / {bins} end)
-                as bin_end,
-            count(*) as rows
-        from binned
-        group by bin, low, high
-        order by bin
-        """,
-    )
 
 
+# Measures counted in whole numbers (days, purchases, units): binned on whole numbers.
+WHOLE_NUMBER_MEASURES = frozenset({"recency", "frequency", "quantity"})
 CLIENT_MEASURES = {
     "recency": ("days_since_last_purchase", "Days since last purchase"),
     "frequency": ("total_purchases", "Purchases"),
@@ -624,11 +1104,32 @@ CLIENT_MEASURES = {
 }
 
 
-def client_histogram(manifest: Manifest, measure: str, bins: int = 20) -> pd.DataFrame:
-    """Purchasing clients binned by recency, frequency or monetary value."""
-    column, _ = CLIENT_MEASURES[measure]
-    source = f"{manifest.table('rpt_client_kpis')} where total_purchases > 0"
-    return _histogram(manifest.run_id, source, column, bins).rename(columns={"rows": "clients"})
+def client_histograms(manifest: Manifest) -> dict[str, pd.DataFrame]:
+    """Purchasing clients binned by recency, frequency and monetary value, as published in
+    rpt_distribution_histograms (20 bins from the minimum to the maximum of each)."""
+    return {
+        measure: frame.rename(columns={"rows": "clients"})
+        for measure, frame in _published_histograms(manifest, tuple(CLIENT_MEASURES)).items()
+    }
+
+
+def _published_histograms(manifest: Manifest, metrics: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """The bins of `metrics` as rpt_distribution_histograms publishes them (empty bins left
+    out), as `bin_start`, `bin_end`, `rows`: dbt binned the millions of rows once, at build."""
+    frame = _frame(
+        manifest.run_id,
+        f"""
+        select metric, bin_start, bin_end, observations as rows
+        from {manifest.table("rpt_distribution_histograms")}
+        order by metric, bin_number
+        """,
+    )
+    return {
+        metric: frame.loc[frame["metric"] == metric, ["bin_start", "bin_end", "rows"]].reset_index(
+            drop=True
+        )
+        for metric in metrics
+    }
 
 
 def top_clients(
@@ -639,46 +1140,66 @@ def top_clients(
     With filters, orders and spend are summed over the filtered `fct_sales`."""
     kpis = manifest.table("rpt_client_kpis")
     if not filters.is_set:
-        source = f"""
-            select client_id, name, email_masked, country, total_purchases, total_spent
+        ranked = f"""
+            select client_id, total_purchases, total_spent
             from {kpis} where total_purchases > 0
         """
     else:
-        source = f"""
-            select
-                kpis.client_id, kpis.name, kpis.email_masked, kpis.country,
-                count(*) as total_purchases, sum(sales.total) as total_spent
+        ranked = f"""
+            select client_id, count(*) as total_purchases, sum(total) as total_spent
             from {_sales(manifest, filters)}
-            join {kpis} as kpis on kpis.client_id = sales.client_id
-            group by all
+            group by client_id
         """
+    # Rank on the ids and amounts alone, then fetch names and e-mails for the few at the top.
     return _frame(
         manifest.run_id,
         f"""
+        with top as (
+            select * from ({ranked}) order by total_spent desc, client_id limit {int(limit)}
+        )
         select
-            client_id, name, email_masked, country, total_purchases,
-            cast(total_spent as double) as total_spent
-        from ({source})
-        order by total_spent desc, client_id
-        limit {int(limit)}
+            top.client_id, kpis.name, kpis.email_masked, kpis.country, top.total_purchases,
+            cast(top.total_spent as double) as total_spent
+        from top
+        join {kpis} as kpis on kpis.client_id = top.client_id
+        order by top.total_spent desc, top.client_id
         """,
     )
 
 
-def at_risk_clients(manifest: Manifest) -> pd.DataFrame:
-    """High-value clients who have not bought for more than 90 days, biggest spenders first."""
-    return _frame(
-        manifest.run_id,
-        f"""
+AT_RISK_SHOWN = 100
+
+
+def _at_risk_sql(manifest: Manifest, limit: int | None = None) -> str:
+    # Ranked on ids and amounts alone; names and e-mails are then read for those kept only.
+    kpis = manifest.table("rpt_client_kpis")
+    return f"""
+        with ranked as (
+            select client_id, total_spent
+            from {kpis}
+            where is_at_risk
+            order by total_spent desc, client_id
+            {f"limit {int(limit)}" if limit is not None else ""}
+        )
         select
-            client_id, name, email_masked, country, rfm_segment, total_purchases,
-            cast(total_spent as double) as total_spent, last_purchase_date,
-            days_since_last_purchase
-        from {manifest.table("rpt_client_kpis")}
-        where is_at_risk
-        order by total_spent desc, client_id
-        """,
-    )
+            kpis.client_id, kpis.name, kpis.email_masked, kpis.country, kpis.rfm_segment,
+            kpis.total_purchases, cast(kpis.total_spent as double) as total_spent,
+            kpis.last_purchase_date, kpis.days_since_last_purchase
+        from {kpis} as kpis
+        semi join ranked on ranked.client_id = kpis.client_id
+        order by kpis.total_spent desc, kpis.client_id
+    """
+
+
+def at_risk_clients(manifest: Manifest, limit: int = AT_RISK_SHOWN) -> pd.DataFrame:
+    """High-value clients who have not bought for more than 90 days, biggest spenders first
+    (the first `limit`: at scale the list has hundreds of thousands of clients)."""
+    return _frame(manifest.run_id, _at_risk_sql(manifest, limit))
+
+
+def at_risk_clients_csv(manifest: Manifest) -> bytes:
+    """The whole at-risk list as CSV, written by DuckDB (made on click, never cached)."""
+    return _csv(_at_risk_sql(manifest))
 
 
 def cohort_retention(manifest: Manifest) -> pd.DataFrame:
@@ -686,7 +1207,7 @@ def cohort_retention(manifest: Manifest) -> pd.DataFrame:
         manifest.run_id,
         f"""
         select
-            cast(cohort_month as varchar) as cohort_month,
+            strftime(cohort_month, '%Y-%m') as cohort_month,
             months_since_first_purchase,
             cohort_size,
             active_clients,
@@ -830,14 +1351,18 @@ SALES_METRICS = {
     "quantity": ("quantity", "Quantity (units)"),
 }
 STATISTICS = ("mean", "median", "std", "min", "max", "p25", "p75", "p90", "p95", "mode")
+QUANTILES = {"median": 0.5, "p25": 0.25, "p75": 0.75, "p90": 0.9, "p95": 0.95}
+
+
+HISTOGRAM_BINS = 30
 
 
 def distribution_statistics(manifest: Manifest, filters: SalesFilter = NO_FILTER) -> pd.DataFrame:
     """One row per metric (order_value, unit_price, quantity, overall), one column per statistic.
 
     Without filters: rpt_distribution_statistics as published. With filters: the same
-    statistics over the filtered fct_sales (continuous quantiles, sample std, smallest mode).
-    """
+    statistics over the filtered fct_sales (continuous quantiles, sample std, smallest mode),
+    read in the pass that also bins them (see `sales_histograms`)."""
     if not filters.is_set:
         long = _frame(
             manifest.run_id,
@@ -846,56 +1371,92 @@ def distribution_statistics(manifest: Manifest, filters: SalesFilter = NO_FILTER
             from {manifest.table("rpt_distribution_statistics")}
             """,
         )
-    else:
-        parts = []
-        for metric, (column, _) in SALES_METRICS.items():
-            mode = (
-                f"(select {column} from filtered group by {column} "
-                f"order by count(*) desc, {column} limit 1)"
-                if metric == "quantity"
-                else "null"
-            )
-            statistics = {
-                "mean": f"round(avg({column}), 2)",
-                "median": f"quantile_cont({column}, 0.5)",
-                "std": f"round(stddev_samp({column}), 4)",
-                "min": f"min({column})",
-                "max": f"max({column})",
-                "p25": f"quantile_cont({column}, 0.25)",
-                "p75": f"quantile_cont({column}, 0.75)",
-                "p90": f"quantile_cont({column}, 0.90)",
-                "p95": f"quantile_cont({column}, 0.95)",
-                "mode": mode,
-            }
-            for statistic, expression in statistics.items():
-                parts.append(
-                    f"select '{metric}' as metric, '{statistic}' as statistic, "
-                    f"cast({expression} as double) as value from filtered"
-                )
-        for statistic, expression in {
-            "total_revenue": "coalesce(sum(total), 0)",
-            "total_orders": "count(*)",
-            "total_quantity": "coalesce(sum(quantity), 0)",
-            "unique_customers": "count(distinct client_id)",
-        }.items():
-            parts.append(
-                f"select 'overall', '{statistic}', cast({expression} as double) from filtered"
-            )
-        long = _frame(
-            manifest.run_id,
-            f"with filtered as (select * from {_sales(manifest, filters)}) "
-            + " union all ".join(parts),
+        return long.pivot_table(
+            index="metric", columns="statistic", values="value", aggfunc="first"
         )
-    return long.pivot_table(index="metric", columns="statistic", values="value", aggfunc="first")
+    return _filtered_sales_profile(manifest, filters)[0]
 
 
-def sales_histogram(
-    manifest: Manifest, metric: str, filters: SalesFilter = NO_FILTER, bins: int = 30
-) -> pd.DataFrame:
-    """Order lines of (filtered) fct_sales binned by order value, unit price or quantity."""
-    column, _ = SALES_METRICS[metric]
-    source = f"{manifest.table('fct_sales')} {filters.where()}"
-    return _histogram(manifest.run_id, source, column, bins).rename(columns={"rows": "orders"})
+def sales_histograms(
+    manifest: Manifest, filters: SalesFilter = NO_FILTER
+) -> dict[str, pd.DataFrame]:
+    """Order lines of (filtered) fct_sales binned by order value, unit price and quantity.
+
+    Without filters: the bins rpt_distribution_histograms publishes. With filters: one pass
+    over the filtered order lines (the same as the statistics) counts all three on the same
+    bins (published minimum to maximum, same widths), so both read against the same scale."""
+    if filters.is_set:
+        return _filtered_sales_profile(manifest, filters)[1]
+    published = _published_histograms(manifest, tuple(SALES_METRICS))
+    return {metric: frame.rename(columns={"rows": "orders"}) for metric, frame in published.items()}
+
+
+def _sales_measures(manifest: Manifest) -> dict[str, Measure]:
+    published = distribution_statistics(manifest)
+    return {
+        metric: Measure(
+            column,
+            published.loc[metric, "min"],
+            published.loc[metric, "max"],
+            whole_numbers=metric in WHOLE_NUMBER_MEASURES,
+        )
+        for metric, (column, _) in SALES_METRICS.items()
+    }
+
+
+def _filtered_sales_profile(
+    manifest: Manifest, filters: SalesFilter
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Statistics and bins of the filtered order lines, from one pass of DuckDB."""
+    measures = _sales_measures(manifest)
+    aggregates = []
+    for metric, (column, _) in SALES_METRICS.items():
+        aggregates += [
+            f"round(avg({column}), 2)",
+            f"round(stddev_samp({column}), 4)",
+            f"min({column})",
+            f"max({column})",
+            f"quantile_cont({column}, [{', '.join(map(str, QUANTILES.values()))}])",
+            measures[metric].histogram_sql(HISTOGRAM_BINS),
+        ]
+    row = _row(
+        manifest.run_id,
+        f"""
+        select
+            {", ".join(aggregates)},
+            histogram(quantity),
+            coalesce(sum(total), 0),
+            count(*),
+            coalesce(sum(quantity), 0),
+            count(distinct client_id)
+        from {_sales(manifest, filters)}
+        """,
+    )
+    statistics: dict[str, dict[str, float | None]] = {}
+    histograms = {}
+    for index, metric in enumerate(SALES_METRICS):
+        mean, std, low, high, quantiles, bins = row[6 * index : 6 * index + 6]
+        statistics[metric] = {
+            "mean": mean,
+            "std": std,
+            "min": low,
+            "max": high,
+            **dict(zip(QUANTILES, quantiles or [None] * len(QUANTILES), strict=True)),
+            "mode": None,
+        }
+        frame = measures[metric].frame(bins, HISTOGRAM_BINS)
+        histograms[metric] = frame.rename(columns={"rows": "orders"})
+    counts = row[18] or {}  # quantity → order lines; the mode is the smallest of the most common
+    statistics["quantity"]["mode"] = min(counts, key=lambda q: (-counts[q], q)) if counts else None
+    revenue, orders, quantity, customers = row[19:]
+    statistics["overall"] = {
+        "total_revenue": revenue,
+        "total_orders": orders,
+        "total_quantity": quantity,
+        "unique_customers": customers,
+    }
+    frame = pd.DataFrame.from_dict(statistics, orient="index").astype(float)
+    return frame.rename_axis("metric"), histograms
 
 
 # --- data quality ---------------------------------------------------------------------------
@@ -916,18 +1477,26 @@ def quality_report(manifest: Manifest) -> dict:
     return document(manifest, "quality_report.json")
 
 
-def quarantine_examples(manifest: Manifest, entity: str, limit: int = 5) -> pd.DataFrame:
-    """A few refused rows of an entity, the first of each reject reason, e-mail-like text masked."""
+def quarantine_examples(manifest: Manifest, entity: str, limit: int = 20) -> pd.DataFrame:
+    """The first refused row of each reject reason of an entity, e-mail-like text masked."""
+    quarantine = manifest.silver_table(QUARANTINE_MODELS[entity])
+    # Find the first line of each reason on the three columns that say so, then read those rows.
     frame = _frame(
         manifest.run_id,
         f"""
-        select *
-        from {manifest.silver_table(QUARANTINE_MODELS[entity])}
-        qualify row_number() over (
-            partition by reject_reason order by _source_file, _row_number
-        ) = 1
-        order by reject_reason
-        limit {int(limit)}
+        with firsts as (
+            select reject_reason, min((_source_file, _row_number)) as first_line
+            from {quarantine}
+            group by reject_reason
+            order by reject_reason
+            limit {int(limit)}
+        )
+        select quarantine.*
+        from {quarantine} as quarantine
+        semi join firsts
+            on firsts.reject_reason = quarantine.reject_reason
+            and firsts.first_line = (quarantine._source_file, quarantine._row_number)
+        order by quarantine.reject_reason
         """,
     )
     # Load time says nothing about the refusal; the bronze file and line number do.
@@ -978,3 +1547,67 @@ def reconciliation(report: dict) -> pd.DataFrame:
 
 def _row_counts(section: dict) -> dict:
     return {k: section.get(k) for k in ("bronze_rows", "silver_rows", "quarantined_rows")}
+
+
+# --- runs -----------------------------------------------------------------------------------
+DOCS_PAGE = "docs/index.html"
+
+
+def docs_page(manifest: Manifest) -> bytes:
+    """The dbt docs site (lineage) published with the run: one self-contained HTML page.
+
+    Read only when the download is clicked; a failure then becomes a page that says so (the
+    click happens after the script ran, where no error element can be shown)."""
+    try:
+        return _lake().read_bytes("gold", f"{manifest.run_folder}/{DOCS_PAGE}")
+    except (FileNotFoundError, StorageError) as exc:
+        message = f"Could not read the dbt docs of run {manifest.run_id}: {exc}"
+        return f"<!doctype html><title>dbt docs</title><p>{html.escape(message)}</p>".encode()
+
+
+def run_history(manifest: Manifest) -> pd.DataFrame:
+    """The published runs still kept (newest first): when, as of when, rows and quality."""
+    return _run_history(manifest.run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _run_history(displayed_run_id: str) -> pd.DataFrame:
+    """Read once per displayed run: a new publish is a new key, so the list refreshes."""
+    lake = _lake()
+    rows = []
+    try:
+        runs = sorted(lake.iter_folders("gold", RUNS_PREFIX), reverse=True)
+        for run_id in runs:
+            run = _json_or_none(lake, f"{RUNS_PREFIX}{run_id}/_manifest.json")
+            if run is None:  # a folder being pruned, or a failed publish
+                continue
+            report = _json_or_none(lake, f"{RUNS_PREFIX}{run_id}/quality_report.json") or {}
+            counts = run.get("row_counts", {})
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "published_at": run.get("published_at"),
+                    "as_of_date": run.get("as_of_date"),
+                    "orders": counts.get("fct_sales"),
+                    "clients": counts.get("rpt_client_kpis"),
+                    "quarantined_rows": report.get("overall", {}).get("quarantined_rows"),
+                    "quality_score": report.get("overall", {}).get("quality_score"),
+                    "displayed": run_id == displayed_run_id,
+                }
+            )
+    except StorageError as exc:
+        raise ExportReadError(f"Could not list the published runs: {exc}") from exc
+    columns = ["run_id", "published_at", "as_of_date", "orders", "clients"]
+    columns += ["quarantined_rows", "quality_score", "displayed"]
+    history = pd.DataFrame(rows, columns=columns)
+    published = pd.to_datetime(history["published_at"], utc=True, errors="coerce")
+    history["published_at"] = published.dt.tz_localize(None)  # UTC, shown as such
+    return history
+
+
+def _json_or_none(lake: Lake, key: str) -> dict | None:
+    try:
+        document = json.loads(lake.read_bytes("gold", key))
+    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return document if isinstance(document, dict) else None

@@ -1,13 +1,21 @@
 """The app's frame around the pages: the run in the sidebar, and the screens shown instead of
 a page when there is nothing to show."""
 
+from collections.abc import Callable
 from datetime import date
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.formatting import format_timestamp
+from dashboard.formatting import (
+    MISSING,
+    format_change,
+    format_count,
+    format_currency,
+    format_currency_short,
+    format_timestamp,
+)
 
 # Where app.py leaves the manifest of the run being displayed, for the pages to read.
 MANIFEST_STATE_KEY = "app_manifest"
@@ -17,6 +25,8 @@ FILTERS_STATE_KEY = "app_filters"
 DATES_KEY = "filter_dates"
 COUNTRIES_KEY = "filter_countries"
 PRODUCTS_KEY = "filter_products"
+# Where `lakehouse docs` serves the dbt docs site (its default port).
+DOCS_URL = "http://127.0.0.1:8080"
 UNFILTERED_NOTE = (
     "Sidebar filters do not apply here: this figure comes from a pre-aggregated report."
 )
@@ -42,8 +52,9 @@ def current_filters() -> data.SalesFilter:
 def show_filters(manifest: data.Manifest) -> data.SalesFilter:
     """Date range, countries and products in the sidebar; remembered for the pages.
 
-    A date range covering every sale counts as no date filter, so with nothing chosen every
-    figure reads its gold model as published.
+    A date range covering every sale counts as no date filter, and every country (or every
+    product) chosen as no filter on countries (products): they select the same sales, so with
+    nothing chosen — or everything — every figure reads its gold model as published.
     """
     choices = data.filter_choices(manifest)
     filters = data.NO_FILTER
@@ -87,13 +98,61 @@ def _multiselect(label: str, options: tuple[str, ...], key: str) -> tuple[str, .
     chosen = st.session_state.get(key)
     if chosen is not None and not set(chosen) <= set(options):
         st.session_state[key] = [value for value in chosen if value in options]
-    return tuple(st.multiselect(label, options, key=key, placeholder="All"))
+    picked = tuple(st.multiselect(label, options, key=key, placeholder="All"))
+    return () if set(picked) == set(options) else picked  # everything chosen: no filter
 
 
 def note_unfiltered(filters: data.SalesFilter) -> None:
     """Under a figure from a pre-aggregated report: say that the filters do not apply."""
     if filters.is_set:
         st.caption(UNFILTERED_NOTE)
+
+
+def sales_cards(
+    totals: data.SalesTotals,
+    compared: data.ComparedTotals | None,
+    comparison: data.Comparison | None,
+    *,
+    why: str = "",
+    label_suffix: str = "",
+) -> None:
+    """Revenue, orders, clients and average order value, each with its change in percent
+    between the windows of `comparison` (none when the earlier window has no sales)."""
+    # label, value shown, the SalesTotals attribute the change is computed on, meaning
+    cards = (
+        (
+            "Total revenue",
+            format_currency_short(totals.revenue),
+            "revenue",
+            f"Sum of order totals: {format_currency(totals.revenue)}.",
+        ),
+        ("Orders", format_count(totals.orders), "orders", "Purchase lines (one per order)."),
+        (
+            "Clients",
+            format_count(totals.clients),
+            "clients",
+            "Distinct clients with at least one order.",
+        ),
+        (
+            "Average order value",
+            format_currency(totals.avg_order_value),
+            "exact_avg_order_value",
+            "Revenue ÷ orders, rounded once.",
+        ),
+    )
+    for column, (label, value, measure, meaning) in zip(st.columns(len(cards)), cards, strict=True):
+        change = None
+        if compared is not None:
+            change = data.change_pct(
+                getattr(compared.current, measure), getattr(compared.previous, measure)
+            )
+        column.metric(
+            label + label_suffix,
+            value,
+            delta=format_change(change),
+            help=meaning + (f"  \nChange: {comparison.describe()}{why}." if comparison else ""),
+            border=True,
+        )
 
 
 def show_table(
@@ -103,18 +162,27 @@ def show_table(
     file_name: str,
     column_config: dict | None = None,
     height: int | str = "auto",
+    csv: Callable[[], bytes] | None = None,
 ) -> None:
-    """A table and a button to download it as CSV (the raw, unformatted values)."""
+    """A table and a button to download it as CSV (the raw, unformatted values).
+
+    `csv` makes the file instead, for a table that shows only the first rows of a long list."""
     st.dataframe(
-        frame, hide_index=True, column_config=column_config, width="stretch", height=height
+        frame,
+        hide_index=True,
+        column_config=column_config,
+        width="stretch",
+        height=height,
+        placeholder=MISSING,
     )
     st.download_button(
-        "Download CSV",
-        frame.to_csv(index=False).encode(),
+        "Download CSV" if csv is None else "Download the full list (CSV)",
+        csv or (lambda: frame.to_csv(index=False).encode()),
         file_name=f"{file_name}.csv",
         mime="text/csv",
         key=f"{key}_download",
         icon=":material/download:",
+        on_click="ignore",  # the file is made on click, not at every rerun
     )
 
 
@@ -127,6 +195,21 @@ def show_run(manifest: data.Manifest) -> None:
             f"**Published at**  \n{format_timestamp(manifest.published_at)}"
         )
         st.caption(f"Read from `{data.lake_location()}`")
+        st.subheader("Lineage")
+        st.markdown(
+            f"[dbt docs: lineage graph]({DOCS_URL}) — served by `lakehouse docs` (`make docs`)."
+        )
+        if manifest.has_docs:
+            st.download_button(
+                "dbt docs of this run",
+                lambda: data.docs_page(manifest),
+                file_name=f"dbt-docs-{manifest.run_id}.html",
+                mime="text/html",
+                on_click="ignore",
+                icon=":material/account_tree:",
+                key="sidebar_docs_download",
+                help="The lineage site published with the run: one self-contained HTML page.",
+            )
 
 
 def show_no_data() -> None:

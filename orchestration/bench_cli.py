@@ -40,3 +40,19 @@ def bench_pipeline(
         memory_limit=memory_limit,
         json_out=json_out,
     )
+
+
+@bench_app.command("dashboard")
+def bench_dashboard(
+    clients: Annotated[int, typer.Option(min=10, help="Clients to generate.")] = 20_000,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder holding (or to receive) data and lake; reused when present."),
+    ] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="Warm renders per page.")] = 2,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Write figures here.")] = None,
+) -> None:
+    """Render every dashboard page in Chromium: cold, warm and after a filter change."""
+    from dashboard.bench import run_dashboard_bench
+
+    run_dashboard_bench(clients=clients, work_dir=work_dir, repeat=repeat, json_out=json_out)

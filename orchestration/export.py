@@ -62,11 +62,19 @@ def _models_in(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     return [name for (name,) in rows]
 
 
+# Row order of the sales fact: by the dashboard's filters first, so a reader filtering on a
+# country or a product skips the row groups whose min/max statistics exclude it (a one-country
+# page reads about a tenth of the file), then by the key, so the order is total. Every other
+# model is sorted on all its columns. Either way two runs over the same inputs write the same
+# files.
+EXPORT_ORDER = {"fct_sales": "country, product, purchase_date, purchase_id"}
+
+
 def _copy(conn: duckdb.DuckDBPyConnection, relation: str, target: str) -> int:
-    # Rows sorted on every column: two runs over the same inputs write the same files.
+    order = EXPORT_ORDER.get(relation.split(".")[-1], "all")
     count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
     conn.execute(
-        f"copy (select * from {relation} order by all) to '{target}' "
+        f"copy (select * from {relation} order by {order}) to '{target}' "
         "(format parquet, compression zstd)"
     )
     return count

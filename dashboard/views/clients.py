@@ -4,7 +4,7 @@ clients at risk, and cohort retention."""
 import streamlit as st
 
 from dashboard import charts, data, shell
-from dashboard.formatting import TABLE_CURRENCY, TABLE_PERCENT, format_count
+from dashboard.formatting import TABLE_COUNT, TABLE_CURRENCY, TABLE_PERCENT, format_count
 
 manifest = shell.current_manifest()
 filters = shell.current_filters()
@@ -22,10 +22,12 @@ CLIENT_COLUMNS = {
     "email_masked": "E-mail (masked)",
     "country": "Country",
     "rfm_segment": "RFM segment",
-    "total_purchases": st.column_config.NumberColumn("Orders"),
+    "total_purchases": st.column_config.NumberColumn("Orders", format=TABLE_COUNT),
     "total_spent": st.column_config.NumberColumn("Total spent", format=TABLE_CURRENCY),
     "last_purchase_date": st.column_config.DateColumn("Last purchase"),
-    "days_since_last_purchase": st.column_config.NumberColumn("Days since last purchase"),
+    "days_since_last_purchase": st.column_config.NumberColumn(
+        "Days since last purchase", format=TABLE_COUNT
+    ),
 }
 
 counts = data.client_counts(manifest)
@@ -80,7 +82,7 @@ shell.show_table(
     file_name="rfm_segments",
     column_config={
         "rfm_segment": "RFM segment",
-        "clients": st.column_config.NumberColumn("Clients"),
+        "clients": st.column_config.NumberColumn("Clients", format=TABLE_COUNT),
         "revenue": st.column_config.NumberColumn("Revenue", format=TABLE_CURRENCY),
         "share_of_clients_pct": st.column_config.NumberColumn(
             "Share of clients", format=TABLE_PERCENT
@@ -90,17 +92,19 @@ shell.show_table(
 
 # Recency, frequency and monetary distributions (binned in DuckDB).
 st.subheader("Recency, frequency and monetary value")
+histograms = data.client_histograms(manifest)
 for column, measure in zip(st.columns(3), data.CLIENT_MEASURES, strict=True):
     _, label = data.CLIENT_MEASURES[measure]
     with column:
         st.plotly_chart(
             charts.histogram(
-                data.client_histogram(manifest, measure),
+                histograms[measure],
                 count="clients",
                 title=f"{measure.capitalize()}: {label.split(' (')[0].lower()}",
                 value_label=label,
                 count_label="Clients",
                 money=measure == "monetary",
+                whole_numbers=measure in data.WHOLE_NUMBER_MEASURES,
             ),
             width="stretch",
             key=f"clients_histogram_{measure}",
@@ -119,13 +123,22 @@ shell.show_table(
 )
 
 st.subheader("At-risk clients")
-st.caption("High-value clients whose last purchase is more than 90 days old.")
+st.caption(
+    "High-value clients whose last purchase is more than 90 days old, biggest spenders first"
+    + (
+        f": the first {format_count(data.AT_RISK_SHOWN)} of {format_count(counts.at_risk)}; "
+        "the download holds them all."
+        if counts.at_risk > data.AT_RISK_SHOWN
+        else "."
+    )
+)
 shell.show_table(
     data.at_risk_clients(manifest),
     key="clients_at_risk",
     file_name="at_risk_clients",
     column_config=CLIENT_COLUMNS,
     height=320,
+    csv=lambda: data.at_risk_clients_csv(manifest),
 )
 
 # Cohort retention.
@@ -143,6 +156,8 @@ st.plotly_chart(
         value_label="Retention (%)",
         value_format=".1f",
         value_suffix="%",
+        # Month 0 is 100% by definition: the colours spread over the months after it.
+        color_max=retention.drop(columns=0, errors="ignore").max().max(),
     ),
     width="stretch",
     key="clients_cohorts",
@@ -155,8 +170,8 @@ shell.show_table(
     column_config={
         "cohort_month": "Cohort",
         "months_since_first_purchase": "Months since first purchase",
-        "cohort_size": st.column_config.NumberColumn("Cohort size"),
-        "active_clients": st.column_config.NumberColumn("Active clients"),
+        "cohort_size": st.column_config.NumberColumn("Cohort size", format=TABLE_COUNT),
+        "active_clients": st.column_config.NumberColumn("Active clients", format=TABLE_COUNT),
         "revenue": st.column_config.NumberColumn("Revenue", format=TABLE_CURRENCY),
         "retention_pct": st.column_config.NumberColumn("Retention", format=TABLE_PERCENT),
     },

@@ -1,10 +1,19 @@
-"""Data quality: quality scores, quarantine by reason, example refused rows, the reconciliation
-bronze = silver + quarantine, and the run's freshness."""
+"""Data quality: the run's freshness, quality scores, quarantine by reason with examples of
+refused rows, the reconciliation bronze = silver + quarantine, and the recent runs."""
+
+from datetime import UTC, datetime
 
 import streamlit as st
 
 from dashboard import charts, data, shell
-from dashboard.formatting import TABLE_PERCENT, format_percent, format_timestamp
+from dashboard.formatting import (
+    TABLE_COUNT,
+    TABLE_PERCENT,
+    format_age,
+    format_count,
+    format_percent,
+    format_timestamp,
+)
 
 manifest = shell.current_manifest()
 
@@ -14,10 +23,25 @@ st.caption(
     "The sidebar filters do not apply to this page."
 )
 
-run, as_of, published = st.columns(3)
-run.metric("Run id", manifest.run_id, border=True)
-as_of.metric("As-of date", manifest.as_of_date, border=True)
-published.metric("Published at", format_timestamp(manifest.published_at), border=True)
+# Freshness: when the run shown was published, and the business date it is as of.
+published, as_of, runs_kept = st.columns(3)
+published.metric(
+    "Published",
+    format_age(manifest.published_at, datetime.now(UTC)),
+    delta=format_timestamp(manifest.published_at),
+    delta_color="off",
+    delta_arrow="off",
+    help=f"When run `{manifest.run_id}` replaced `latest.json`.",
+    border=True,
+)
+as_of.metric("As-of date", manifest.as_of_date, help="The run's business date.", border=True)
+history = data.run_history(manifest)
+runs_kept.metric(
+    "Runs kept",
+    format_count(len(history)),
+    help="Published runs still in the lake; older ones are pruned.",
+    border=True,
+)
 
 report = data.quality_report(manifest)
 scores = data.quality_scores(report)
@@ -36,6 +60,9 @@ for column, (entity, reasons) in zip(
     columns, quarantine.groupby("entity", sort=True), strict=False
 ):
     with column:
+        if reasons["rows"].sum() == 0:
+            st.success(f"No row of {entity} was quarantined.", icon=":material/check_circle:")
+            continue
         st.plotly_chart(
             charts.bars(
                 reasons,
@@ -57,7 +84,7 @@ shell.show_table(
 )
 
 st.subheader("Examples of refused rows")
-st.caption("The first refused row of each reject reason (up to five); e-mail-like text is masked.")
+st.caption("The first refused row of each reject reason; e-mail-like text is masked.")
 for entity in data.QUARANTINE_MODELS:
     st.markdown(f"**{entity.capitalize()}**")
     shell.show_table(
@@ -68,6 +95,13 @@ for entity in data.QUARANTINE_MODELS:
 
 st.subheader("Reconciliation: bronze = silver + quarantine")
 checks = data.reconciliation(report)
+st.plotly_chart(
+    charts.reconciliation(
+        checks[checks["source_file"] == "all"], title="Bronze rows: kept in silver or quarantined"
+    ),
+    width="stretch",
+    key="data_quality_reconciliation_chart",
+)
 if checks["reconciles"].all():
     st.success("Every entity and bronze file reconciles.", icon=":material/check_circle:")
 else:
@@ -92,5 +126,28 @@ shell.show_table(
     column_config={
         "entity": "Entity",
         "quality_score": st.column_config.NumberColumn("Quality score", format=TABLE_PERCENT),
+    },
+)
+
+st.subheader("Recent runs")
+st.caption(
+    "The published runs the lake still keeps (`EXPORT_KEEP_RUNS`), newest first; the dashboard "
+    "shows the one `latest.json` points at."
+)
+shell.show_table(
+    history,
+    key="data_quality_runs",
+    file_name="recent_runs",
+    column_config={
+        "run_id": "Run id",
+        "published_at": st.column_config.DatetimeColumn(
+            "Published at (UTC)", format="YYYY-MM-DD HH:mm:ss"
+        ),
+        "as_of_date": "As-of date",
+        "orders": st.column_config.NumberColumn("Orders (fct_sales rows)", format=TABLE_COUNT),
+        "clients": st.column_config.NumberColumn("Clients", format=TABLE_COUNT),
+        "quarantined_rows": st.column_config.NumberColumn("Quarantined rows", format=TABLE_COUNT),
+        "quality_score": st.column_config.NumberColumn("Quality score", format=TABLE_PERCENT),
+        "displayed": st.column_config.CheckboxColumn("Shown here"),
     },
 )

@@ -3,7 +3,13 @@
 import streamlit as st
 
 from dashboard import charts, data, shell
-from dashboard.formatting import TABLE_CURRENCY, TABLE_PERCENT, format_count, format_currency
+from dashboard.formatting import (
+    TABLE_COUNT,
+    TABLE_CURRENCY,
+    TABLE_PERCENT,
+    format_count,
+    format_currency,
+)
 
 manifest = shell.current_manifest()
 filters = shell.current_filters()
@@ -98,9 +104,9 @@ shell.show_table(
         "country": "Country",
         "total_revenue": st.column_config.NumberColumn("Revenue", format=TABLE_CURRENCY),
         "market_share_pct": st.column_config.NumberColumn("Share", format=TABLE_PERCENT),
-        "unique_customers": st.column_config.NumberColumn("Customers"),
-        "total_orders": st.column_config.NumberColumn("Orders"),
-        "total_quantity": st.column_config.NumberColumn("Quantity"),
+        "unique_customers": st.column_config.NumberColumn("Customers", format=TABLE_COUNT),
+        "total_orders": st.column_config.NumberColumn("Orders", format=TABLE_COUNT),
+        "total_quantity": st.column_config.NumberColumn("Quantity", format=TABLE_COUNT),
         "avg_order_value": st.column_config.NumberColumn("Avg order value", format=TABLE_CURRENCY),
         "avg_revenue_per_customer": st.column_config.NumberColumn(
             "Revenue per customer", format=TABLE_CURRENCY

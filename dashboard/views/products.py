@@ -3,7 +3,13 @@
 import streamlit as st
 
 from dashboard import charts, data, shell
-from dashboard.formatting import TABLE_CURRENCY, TABLE_PERCENT, format_count, format_currency
+from dashboard.formatting import (
+    TABLE_COUNT,
+    TABLE_CURRENCY,
+    TABLE_PERCENT,
+    format_count,
+    format_currency,
+)
 
 manifest = shell.current_manifest()
 filters = shell.current_filters()
@@ -106,9 +112,9 @@ shell.show_table(
         "product": "Product",
         "total_revenue": st.column_config.NumberColumn("Revenue", format=TABLE_CURRENCY),
         "market_share_pct": st.column_config.NumberColumn("Share", format=TABLE_PERCENT),
-        "total_quantity_sold": st.column_config.NumberColumn("Quantity"),
-        "total_orders": st.column_config.NumberColumn("Orders"),
-        "unique_customers": st.column_config.NumberColumn("Customers"),
+        "total_quantity_sold": st.column_config.NumberColumn("Quantity", format=TABLE_COUNT),
+        "total_orders": st.column_config.NumberColumn("Orders", format=TABLE_COUNT),
+        "unique_customers": st.column_config.NumberColumn("Customers", format=TABLE_COUNT),
         "min_price": st.column_config.NumberColumn("Min unit price", format=TABLE_CURRENCY),
         "avg_price": st.column_config.NumberColumn("Avg unit price", format=TABLE_CURRENCY),
         "max_price": st.column_config.NumberColumn("Max unit price", format=TABLE_CURRENCY),

@@ -4,7 +4,7 @@ the percentile table and the overall totals."""
 import streamlit as st
 
 from dashboard import charts, data, shell
-from dashboard.formatting import format_count, format_currency
+from dashboard.formatting import format_count, format_currency, format_currency_short
 
 manifest = shell.current_manifest()
 filters = shell.current_filters()
@@ -22,11 +22,17 @@ st.caption(
 statistics = data.distribution_statistics(manifest, filters)
 overall = statistics.loc["overall"]
 revenue, orders, quantity, customers = st.columns(4)
-revenue.metric("Total revenue", format_currency(overall["total_revenue"]), border=True)
+revenue.metric(
+    "Total revenue",
+    format_currency_short(overall["total_revenue"]),
+    help=f"Sum of order totals: {format_currency(overall['total_revenue'])}.",
+    border=True,
+)
 orders.metric("Order lines", format_count(overall["total_orders"]), border=True)
 quantity.metric("Units sold", format_count(overall["total_quantity"]), border=True)
 customers.metric("Customers", format_count(overall["unique_customers"]), border=True)
 
+histograms = data.sales_histograms(manifest, filters)
 for metric, (_, label) in data.SALES_METRICS.items():
     money = metric != "quantity"
     name = label.split(" (")[0]
@@ -36,7 +42,7 @@ for metric, (_, label) in data.SALES_METRICS.items():
             charts.box_from_statistics(
                 statistics.loc[metric],
                 name=name,
-                title=f"{name}: box plot (min, p25, median, p75, max; dashed: mean)",
+                title=f"{name}: box plot",
                 value_label=label,
                 money=money,
             ),
@@ -46,16 +52,23 @@ for metric, (_, label) in data.SALES_METRICS.items():
     with bars:
         st.plotly_chart(
             charts.histogram(
-                data.sales_histogram(manifest, metric, filters),
+                histograms[metric],
                 count="orders",
                 title=f"{name}: distribution of order lines",
                 value_label=label,
                 count_label="Order lines",
                 money=money,
+                whole_numbers=metric in data.WHOLE_NUMBER_MEASURES,
             ),
             width="stretch",
             key=f"statistics_histogram_{metric}",
         )
+
+st.caption(
+    "Boxes run from p25 to p75 with the median inside, whiskers from min to max, the dashed "
+    "line is the mean. Order value and unit price in euros, quantity in units; quantiles are "
+    "continuous."
+)
 
 st.subheader("Percentiles")
 percentiles = (
@@ -75,4 +88,3 @@ shell.show_table(
         },
     },
 )
-st.caption("Order value and unit price in euros, quantity in units; quantiles are continuous.")
