@@ -48,6 +48,9 @@ def test_bench_dashboard_times_every_page(lake_dir_run, tmp_path):
         assert page["filter_seconds"] > 0, page
     assert "Dashboard render times" in result.stdout
     assert not (work / "sources").exists()  # the export was reused, nothing generated
+    # The bench republishes under new run ids to empty the caches; it restores latest.json.
+    assert json.loads((work / "lake" / "gold" / "latest.json").read_text()) == latest
+    assert not (work / "lake" / "gold" / "latest.json.bench").exists()
     assert sorted(p.name for p in (work / "screenshots").iterdir()) == sorted(
         f"{path or 'overview'}.png" for path in PAGES.values()
     )
