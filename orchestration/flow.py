@@ -62,10 +62,17 @@ def ingest_task(sources: str | None) -> IngestReport:
 
 @task(name="dbt build")
 def dbt_build_task(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
-    """`dbt build` as one Prefect task: no per-node overhead (the default)."""
+    """`dbt build` as one Prefect task: no per-node overhead (the default). Silver and the sales
+    fact are left out when they already reflect every bronze file and this as_of_date."""
+    from orchestration.incremental import build_selection
+
+    settings = get_settings()
+    args, silver = build_selection(as_of_date, settings)
+    get_run_logger().info("silver: %s", silver)
     outcome = dbt_runner.run_dbt(
-        ["build", "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})], get_settings()
+        [*args, "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})], settings
     )
+    outcome.silver = silver
     if not outcome.success:
         failed = ", ".join(outcome.failures[:10]) or "see logs/dbt.log"
         raise dbt_runner.DbtError(f"dbt build failed: {failed}")
@@ -79,7 +86,13 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
     from dbt_common.events.base_types import EventLevel
     from prefect_dbt import PrefectDbtSettings
 
+    from orchestration.incremental import build_selection
+
     settings = get_settings()
+    args, silver = build_selection(as_of_date, settings)
+    args, env = dbt_runner.run_parameters_from_vars(
+        [*args, "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})]
+    )
     dbt_runner.dbt_environment()
     runner = _draining_runner_class()(
         settings=PrefectDbtSettings(
@@ -93,15 +106,14 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
     started = time.monotonic()
     before = set(threading.enumerate())
     try:
-        result = runner.invoke(
-            ["build", "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})]
-        )
+        with dbt_runner.run_environment(env):
+            result = runner.invoke(args)
     finally:
         dbt_runner.release_dbt_connections()
         _join_node_threads(before)
     nodes, timing = dbt_runner.node_results(result.result)
     return dbt_runner.DbtOutcome(
-        "build", bool(result.success), nodes, time.monotonic() - started, timing
+        "build", bool(result.success), nodes, time.monotonic() - started, timing, silver
     )
 
 
