@@ -16,29 +16,6 @@
     end
 {%- endmacro %}
 
-{#- DuckDB: the same result with a fast path. A value whose first and last characters are above
-    the space (so not blanks: RE2's \s is [\t\n\f\r ], all at or below it) needs no trimming,
-    and can only be a null token when it has at most four characters; only the other values (a
-    few percent) go through the regular expressions. -#}
-{% macro duckdb__clean_text(column) -%}
-    case
-        when ascii({{ column }}) > 32 and ascii(right({{ column }}, 1)) > 32
-            then case
-                when strlen({{ column }}) <= 4
-                    and list_contains(
-                        ['null', 'none', 'nan', 'n/a', 'na', '#n/a', '<na>'], lower({{ column }})
-                    )
-                    then null
-                else {{ column }}
-            end
-        when list_contains(
-            ['', 'null', 'none', 'nan', 'n/a', 'na', '#n/a', '<na>'],
-            lower(regexp_replace({{ column }}, '^\s+|\s+$', '', 'g'))
-        ) then null
-        else regexp_replace({{ column }}, '^\s+|\s+$', '', 'g')
-    end
-{%- endmacro %}
-
 {#- True when the whole text matches a regular expression. -#}
 {% macro matches(column, pattern) -%}
     {{ return(adapter.dispatch('matches', 'lakehouse')(column, pattern)) }}
@@ -67,21 +44,6 @@
             then cast(try_strptime({{ column }}, '%Y-%m-%d') as date)
         when {{ lakehouse.matches(column, '[0-9]{4}/[0-9]{2}/[0-9]{2}') }}
             then cast(try_strptime({{ column }}, '%Y/%m/%d') as date)
-        when {{ lakehouse.matches(column, '[0-9]{2}/[0-9]{2}/[0-9]{4}') }}
-            then cast(try_strptime({{ column }}, '%d/%m/%Y') as date)
-        when {{ lakehouse.matches(column, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}') }}
-            then cast(try_strptime({{ column }}, '%Y-%m-%dT%H:%M:%S') as date)
-    end
-{%- endmacro %}
-
-{#- DuckDB: the ISO layouts through a date cast (the pattern has already fixed the digits; the cast
-    refuses impossible dates like strptime does), a fraction of strptime's cost. -#}
-{% macro duckdb__parse_date(column) -%}
-    case
-        when {{ lakehouse.matches(column, '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
-            then try_cast({{ column }} as date)
-        when {{ lakehouse.matches(column, '[0-9]{4}/[0-9]{2}/[0-9]{2}') }}
-            then try_cast(replace({{ column }}, '/', '-') as date)
         when {{ lakehouse.matches(column, '[0-9]{2}/[0-9]{2}/[0-9]{4}') }}
             then cast(try_strptime({{ column }}, '%d/%m/%Y') as date)
         when {{ lakehouse.matches(column, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}') }}

@@ -92,35 +92,3 @@
         and abs(sum({{ column_name }}) - 100)
         > greatest(0.01, 0.005 * count({{ column_name }}))
 {% endtest %}
-
-{#-
-    Several row-level invariants of one model in a single scan (instead of one query per column
-    and rule): `checks` maps a check name to a condition every row must meet (a row where it is
-    null passes, as in dbt's accepted_values / accepted_range). Returns one row per failing
-    check with the number of rows that break it.
--#}
-{% test row_checks(model, checks) %}
-    with
-
-    counted as (
-
-        select
-            {%- for name, condition in checks.items() %}
-            count(*) filter (where not coalesce(({{ condition }}), true)) as {{ name }}
-            {%- if not loop.last %},{% endif %}
-            {%- endfor %}
-        from {{ model }}
-
-    )
-
-    {%- for name in checks %}
-    select
-        '{{ name }}' as failed_check,
-        {{ name }} as failing_rows
-    from counted
-    where {{ name }} > 0
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
-{% endtest %}

@@ -137,7 +137,7 @@ final as (
 select * from final
 {% endmacro %}
 
-{#- SPEC §3, line by line: each bronze line (file, line number) is in exactly one of silver and quarantine, and neither holds a line that is not in bronze. Catches what equal counts can hide (one line lost while another is kept twice). Compared per file as multisets of line numbers, by fingerprint (count, sum and sum of 64-bit hashes of the line numbers): aggregates, not a join of ten million lines on both sides; a lost and a doubled line would have to collide in a 64-bit hash sum to go unseen. -#}
+{#- SPEC §3, line by line: each bronze line (file, line number) is in exactly one of silver and quarantine, and neither holds a line that is not in bronze. Catches what equal counts can hide (one line lost while another is kept twice). -#}
 {% macro bronze_lines_land_once(entity) %}
 with
 
@@ -159,76 +159,52 @@ quarantine as (
 
 ),
 
-lines as (
+landed as (
 
     select
         _source_file,
         _row_number,
-        1 as in_bronze
-    from bronze
-    union all
-    select
-        _source_file,
-        _row_number,
-        0 as in_bronze
+        'silver' as destination
     from silver
     union all
     select
         _source_file,
         _row_number,
-        0 as in_bronze
+        'quarantine' as destination
     from quarantine
 
 ),
 
-fingerprints as (
+placed as (
 
     select
         _source_file,
-        in_bronze,
-        count(*) as line_count,
-        sum(_row_number) as line_sum,
-        sum(hash(_row_number)) as line_hash_sum
-    from lines
-    group by _source_file, in_bronze
-
-),
-
-bronze_prints as (
-
-    select * from fingerprints
-    where in_bronze = 1
-
-),
-
-placed_prints as (
-
-    select * from fingerprints
-    where in_bronze = 0
+        _row_number,
+        count(*) as destinations
+    from landed
+    group by _source_file, _row_number
 
 ),
 
 compared as (
 
     select
-        coalesce(bronze_prints._source_file, placed_prints._source_file) as _source_file,
-        bronze_prints.line_count as bronze_lines,
-        placed_prints.line_count as placed_lines
-    from bronze_prints
-    full outer join placed_prints
-        on bronze_prints._source_file = placed_prints._source_file
-    where
-        bronze_prints._source_file is null
-        or placed_prints._source_file is null
-        or bronze_prints.line_count != placed_prints.line_count
-        or bronze_prints.line_sum != placed_prints.line_sum
-        or bronze_prints.line_hash_sum != placed_prints.line_hash_sum
+        coalesce(bronze._source_file, placed._source_file) as _source_file,
+        coalesce(bronze._row_number, placed._row_number) as _row_number,
+        bronze._row_number is not null as is_in_bronze,
+        coalesce(placed.destinations, 0) as destinations
+    from bronze
+    full outer join placed
+        on
+            bronze._source_file = placed._source_file
+            and bronze._row_number = placed._row_number
 
 ),
 
 final as (
 
     select * from compared
+    where not is_in_bronze or destinations != 1
 
 )
 

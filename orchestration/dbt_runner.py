@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
 
 from orchestration.settings import PROJECT_ROOT, Settings, get_settings
 
@@ -42,51 +38,6 @@ class DbtOutcome:
 
 def dbt_vars(as_of_date: str, extra: dict | None = None) -> str:
     return json.dumps({"as_of_date": as_of_date, **(extra or {})})
-
-
-# Run parameters that reach the models as DuckDB variables (orchestration/dbt_plugin.py), not as
-# dbt vars: a --vars value that changes every run (the run id, the date) makes dbt re-parse the
-# whole project every run; variables leave its partial parsing intact.
-RUN_PARAMETER_ENV = {"as_of_date": "LAKEHOUSE_AS_OF_DATE", "run_id": "LAKEHOUSE_RUN_ID"}
-
-
-def run_parameters_from_vars(args: list[str]) -> tuple[list[str], dict[str, str]]:
-    """Move as_of_date and run_id out of a `--vars` argument into environment variables.
-
-    Returns the arguments without them (other vars stay in --vars) and the variables to set.
-    """
-    args = list(args)
-    if "--vars" not in args:
-        return args, {}
-    index = args.index("--vars")
-    values = yaml.safe_load(args[index + 1]) or {}
-    env = {
-        RUN_PARAMETER_ENV[name]: str(values.pop(name))
-        for name in list(values)
-        if name in RUN_PARAMETER_ENV and values[name] is not None
-    }
-    if values:
-        args[index + 1] = json.dumps(values)
-    else:
-        del args[index : index + 2]
-    return args, env
-
-
-@contextmanager
-def run_environment(env: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for one dbt invocation, then restore the previous values."""
-    saved = {name: os.environ.get(name) for name in RUN_PARAMETER_ENV.values()}
-    for name in RUN_PARAMETER_ENV.values():
-        os.environ.pop(name, None)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def dbt_environment() -> None:
@@ -128,20 +79,14 @@ def release_dbt_connections() -> None:
 
 
 def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = True) -> DbtOutcome:
-    """Run a dbt command with dbt's own runner (no Prefect tasks); never raises on dbt failures.
-
-    as_of_date and run_id given in `--vars` travel as run parameters instead (see
-    RUN_PARAMETER_ENV), so that consecutive runs reuse dbt's partial parse.
-    """
+    """Run a dbt command with dbt's own runner (no Prefect tasks); never raises on dbt failures."""
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
     dbt_environment()
-    args, env = run_parameters_from_vars(args)
     flags = ["--quiet"] if quiet else []
     try:
-        with run_environment(env):
-            result = dbtRunner().invoke([*args, *project_args(settings), *flags])
+        result = dbtRunner().invoke([*args, *project_args(settings), *flags])
     finally:
         release_dbt_connections()
     nodes, timing = node_results(result.result)

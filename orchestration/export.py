@@ -9,7 +9,6 @@ complete run or the new one, never a half-written set. Old runs are pruned to th
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -49,12 +48,6 @@ class ExportResult:
     seconds: float = 0.0
 
 
-def dbt_target_path(settings: Settings) -> Path:
-    """dbt's target folder: DBT_TARGET_PATH when set (relative to the project), else target/."""
-    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
-    return target if target.is_absolute() else settings.dbt_project_dir / target
-
-
 def new_run_id(now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
@@ -69,40 +62,28 @@ def _models_in(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     return [name for (name,) in rows]
 
 
-# Bookkeeping of the incremental models, not part of what they publish: the line key and the
-# time a row was last (re)computed (models/docs.md, "incremental processing").
-INTERNAL_COLUMNS = ("_line_id", "_evaluated_at")
-
-# Row order of the big models: their key (unique, so the order is total). Every other model is
-# small and sorted on all its columns. Either way two runs over the same inputs write the same
-# rows in the same order, however the warehouse table was built (incrementally or not).
-EXPORT_ORDER = {
-    "fct_sales": "purchase_id",
-    "stg_retail__purchases": "purchase_id",
-    "stg_retail__clients": "client_id",
-    "dim_clients": "client_id",
-    "rpt_client_kpis": "client_id",
-    "stg_retail__clients_quarantine": "_source_file, _row_number",
-    "stg_retail__purchases_quarantine": "_source_file, _row_number",
-}
+# Bookkeeping of the incremental models, not part of what they publish: fct_sales's change
+# fingerprint (models/docs.md, "incremental_processing").
+INTERNAL_COLUMNS = ("_row_state",)
 
 
 def _copy(conn: duckdb.DuckDBPyConnection, relation: str, target: str) -> int:
-    schema, model = relation.split(".")
+    # Rows sorted on every column: two runs over the same inputs write the same files, however
+    # the table was built (incrementally or not).
+    schema, name = relation.split(".")
     columns = [
-        name
-        for (name,) in conn.execute(
+        column
+        for (column,) in conn.execute(
             "select column_name from information_schema.columns "
             "where table_schema = ? and table_name = ? order by ordinal_position",
-            [schema, model],
+            [schema, name],
         ).fetchall()
-        if name not in INTERNAL_COLUMNS
+        if column not in INTERNAL_COLUMNS
     ]
-    select = ", ".join(f'"{name}"' for name in columns)
-    order = EXPORT_ORDER.get(model, "all")
+    select = ", ".join(f'"{column}"' for column in columns)
     count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
     conn.execute(
-        f"copy (select {select} from {relation} order by {order}) to '{target}' "
+        f"copy (select {select} from {relation} order by all) to '{target}' "
         "(format parquet, compression zstd)"
     )
     return count
@@ -238,7 +219,7 @@ def export(
         "row_counts": {**result.gold, **result.silver},
         **(extra_manifest or {}),
     }
-    docs = dbt_target_path(settings) / "static_index.html"
+    docs = settings.dbt_project_dir / "target" / "static_index.html"
     if docs.exists():  # the dbt docs site (lineage), one self-contained page
         lake.upload_file("gold", f"{folder}/docs/index.html", docs)
         manifest["docs_uri"] = lake.uri("gold", f"{folder}/docs/index.html")

@@ -24,6 +24,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from orchestration import dbt_runner, run_report
 from orchestration.export import export, new_run_id, quality_report
+from orchestration.incremental import build_selection
 from orchestration.ingest import IngestReport, ingest
 from orchestration.runlock import run_lock
 from orchestration.settings import PROJECT_ROOT, get_settings
@@ -64,8 +65,6 @@ def ingest_task(sources: str | None) -> IngestReport:
 def dbt_build_task(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
     """`dbt build` as one Prefect task: no per-node overhead (the default). Silver and the sales
     fact are left out when they already reflect every bronze file and this as_of_date."""
-    from orchestration.incremental import build_selection
-
     settings = get_settings()
     args, silver = build_selection(as_of_date, settings)
     get_run_logger().info("silver: %s", silver)
@@ -86,13 +85,9 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
     from dbt_common.events.base_types import EventLevel
     from prefect_dbt import PrefectDbtSettings
 
-    from orchestration.incremental import build_selection
-
     settings = get_settings()
     args, silver = build_selection(as_of_date, settings)
-    args, env = dbt_runner.run_parameters_from_vars(
-        [*args, "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})]
-    )
+    get_run_logger().info("silver: %s", silver)
     dbt_runner.dbt_environment()
     runner = _draining_runner_class()(
         settings=PrefectDbtSettings(
@@ -106,8 +101,9 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
     started = time.monotonic()
     before = set(threading.enumerate())
     try:
-        with dbt_runner.run_environment(env):
-            result = runner.invoke(args)
+        result = runner.invoke(
+            [*args, "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})]
+        )
     finally:
         dbt_runner.release_dbt_connections()
         _join_node_threads(before)
@@ -290,6 +286,7 @@ def pipeline(
             with stage("dbt build"):
                 per_node = (dbt_tasks or get_settings().dbt_task_granularity) == "node"
                 build = dbt_build(as_of_date, run_id, per_node)
+                summary["silver"] = build.silver
                 summary["dbt"] = build.counts()
                 summary["dbt_timing"] = build.timing
 

@@ -1,11 +1,12 @@
 """Does silver have anything to do? New bronze files, or a new as_of_date.
 
-Silver and the sales fact (the dbt models tagged `bronze_driven`) change only when bronze gets new
-files or as_of_date changes. After a build in which all of them were built and nothing failed,
-dbt records which bronze files and which as_of_date they reflect (table `incremental_state`,
-written by the on-run-end hook in macros/incremental.sql). Before the next build the flow asks
-`silver_status()`: when there is no new file and the same as_of_date, the build excludes those
-models (and their tests) and the run says so; gold is still rebuilt from them.
+Silver, the client history and the sales fact (the dbt models tagged `bronze_driven`) change only
+when bronze gets new files or as_of_date changes. After a build in which all of them were built
+and nothing failed, dbt records which bronze files and which as_of_date they reflect (table
+`incremental_state`, written by the on-run-end hook in macros/incremental.sql). Before the next
+build the flow asks `silver_status()`: when there is no new file and the same as_of_date, the
+build excludes those models (and their tests) and the run says so; gold is still rebuilt from
+them.
 """
 
 from __future__ import annotations
@@ -91,16 +92,8 @@ def silver_status(as_of_date: str, settings: Settings | None = None) -> SilverSt
     return SilverStatus(as_of_date, built_as_of, new_files)
 
 
-# Resource types `lakehouse run` leaves out of its build: the dbt unit tests are logic tests on
-# hand-written rows (they do not look at the data) and run in `make test` (dbt-check).
-RUN_EXCLUDED_RESOURCE_TYPES = ("unit_test",)
-
-
 def build_selection(as_of_date: str, settings: Settings | None = None) -> tuple[list[str], str]:
     """`dbt build` and its selection for a pipeline run, and what it does with silver (a line
-    for the logs and the run summary)."""
+    for the logs, the CLI output and the run summary)."""
     status = silver_status(as_of_date, settings)
-    args = ["build"]
-    for resource_type in RUN_EXCLUDED_RESOURCE_TYPES:
-        args += ["--exclude-resource-type", resource_type]
-    return [*args, *status.dbt_args()], status.describe()
+    return ["build", *status.dbt_args()], status.describe()

@@ -18,21 +18,30 @@ import csv
 import hashlib
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from orchestration.layout import BRONZE_NAME, ENTITIES, PARSED_PREFIX, bronze_key, parsed_key
 from orchestration.storage import Lake
 
-CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_BYTES = 64 * 1024 * 1024
+_MARKER = "\ufffd"
+_BAD_OFFSETS: list[int] = []
+
+
+def _mark_invalid(exc: UnicodeDecodeError) -> tuple[str, int]:
+    """Codec error handler: remember where invalid bytes are, keep decoding at C speed."""
+    _BAD_OFFSETS.append(exc.start)
+    return _MARKER, exc.end
+
+
+codecs.register_error("lakehouse_mark_invalid", _mark_invalid)
 
 
 class RefusedFile(Exception):
@@ -123,11 +132,14 @@ def classify(path: Path, name: str) -> tuple[str, list[str]]:
 
 
 # --- line splitting ------------------------------------------------------------------------
-#
-# Everything below is vectorized: numpy finds the line breaks, Arrow splits the fields, and
-# Python only looks at the few lines that are not plain (quoted fields, invalid bytes, wrong
-# field counts). A 10-million-line file splits in seconds, with bounded memory (one chunk of
-# whole lines at a time, a couple of chunks in flight on the worker threads).
+
+
+def _decode(chunk: bytes) -> tuple[list[str], set[int]]:
+    """Decode a chunk of whole lines; return the lines and the indexes of lines with bad bytes."""
+    _BAD_OFFSETS.clear()
+    text = chunk.decode("utf-8", errors="lakehouse_mark_invalid")
+    bad_lines = {chunk.count(b"\n", 0, offset) for offset in _BAD_OFFSETS}
+    return text.split("\n"), bad_lines
 
 
 def _iter_chunks(path: Path, skip_header: bool = True) -> Iterator[tuple[int, bytes]]:
@@ -165,68 +177,6 @@ def _split_quoted(line: str, width: int) -> tuple[list[str] | None, str | None]:
     return fields, None
 
 
-def _line_bounds(chunk: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The chunk's bytes, and start and end offsets of every line (end excludes the line break
-    and one CR before it)."""
-    data = np.frombuffer(chunk, dtype=np.uint8)
-    breaks = np.flatnonzero(data == 10)
-    starts = np.concatenate(([0], breaks + 1)).astype(np.int64)
-    ends = np.concatenate((breaks, [len(data)])).astype(np.int64)
-    nonempty = ends > starts
-    last = np.where(nonempty, ends - 1, 0)
-    has_cr = nonempty & (data[last] == 13) if len(data) else nonempty
-    return data, starts, ends - has_cr
-
-
-def _lines_of(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Index of the line holding each byte position (positions sorted)."""
-    return np.searchsorted(starts, positions, side="right") - 1
-
-
-def _invalid_lines(chunk: bytes, data: np.ndarray, starts: np.ndarray, ends: np.ndarray):
-    """Indexes of the lines holding invalid UTF-8. Only lines with a byte >= 0x80 can (ASCII is
-    valid UTF-8), so only those few are decoded one by one."""
-    high = np.flatnonzero(data >= 0x80)
-    if not len(high):
-        return np.zeros(0, dtype=np.int64)
-    bad = []
-    for index in np.unique(_lines_of(high, starts)).tolist():
-        try:
-            chunk[starts[index] : ends[index]].decode("utf-8")
-        except UnicodeDecodeError:
-            bad.append(index)
-    return np.array(bad, dtype=np.int64)
-
-
-def _slices(buffer: bytearray, starts: np.ndarray, ends: np.ndarray, valid: np.ndarray) -> pa.Array:
-    """Byte slices [start, end) of the buffer as one Arrow string array (null where not `valid`),
-    without a Python object per value: offsets interleave starts and ends over the buffer
-    (values alternate slice / gap), and taking the even values copies the slices out once."""
-    count = len(starts)
-    small = len(buffer) < 2**31 - 1  # the twin's columns are plain strings (int32 offsets)
-    offsets = np.empty(2 * count + 1, dtype=np.int32 if small else np.int64)
-    offsets[0:-1:2] = starts
-    offsets[1::2] = ends
-    offsets[-1] = len(buffer)
-    kind = pa.string() if small else pa.large_string()
-    both = pa.Array.from_buffers(
-        kind, 2 * count, [None, pa.py_buffer(offsets), pa.py_buffer(buffer)]
-    )
-    taken = both.take(pa.array(np.arange(0, 2 * count, 2, dtype=np.int64)))
-    validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
-    return pa.Array.from_buffers(kind, count, [validity, *taken.buffers()[1:]])
-
-
-def _sparse(count: int, values: dict[int, str]) -> pa.Array:
-    """A mostly-null string column with `values` at their indexes."""
-    if not values:
-        return pa.nulls(count, pa.string())
-    column: list[str | None] = [None] * count
-    for index, value in values.items():
-        column[index] = value
-    return pa.array(column, pa.string())
-
-
 def split_lines(
     chunk: bytes,
     first_line: int,
@@ -235,90 +185,84 @@ def split_lines(
     source_file: str,
     ingested_at: datetime,
 ) -> pa.Table:
-    """Split a chunk of whole CSV lines into rows of the parsed twin, in line order.
-
-    numpy finds line breaks, commas, quotes and non-ASCII bytes in the raw bytes; a plain line
-    (no quote, valid UTF-8, the right number of commas) is cut at its commas without ever
-    becoming a Python object. The few other lines are looked at one by one: the csv module
-    (strict quoting) parses a quoted line, and its fields are written back over the line's own
-    bytes (they are never longer), so every field is a slice of one buffer; a broken line gets
-    its error and raw text instead.
-    """
+    """Split a chunk of CSV lines into the parsed-twin table (vectorized with Arrow)."""
+    columns = ENTITIES[entity]
     width = len(header)
-    buffer = bytearray(chunk)
-    data, starts, ends = _line_bounds(chunk)
-    keep = ends > starts  # blank lines are not rows
-    if not keep.all():
-        starts, ends = starts[keep], ends[keep]
-    line_numbers = np.arange(first_line, first_line + len(keep), dtype=np.int64)[keep]
-    count = len(starts)
-    bad = np.zeros(count, dtype=bool)
-    bad[_invalid_lines(chunk, data, starts, ends)] = True
-    quoted = np.zeros(count, dtype=bool)
-    quoted[_lines_of(np.flatnonzero(data == 34), starts)] = True
-    commas = np.flatnonzero(data == 44)
-    first_comma = np.searchsorted(commas, starts)
-    fields_per_line = np.diff(np.append(first_comma, np.searchsorted(commas, ends[-1:] + 1))) + 1
-    plain = ~bad & ~quoted & (fields_per_line == width)
+    lines, bad = _decode(chunk)
+    numbers = pa.array(range(first_line, first_line + len(lines)), pa.int64())
+    text = pc.replace_substring_regex(pa.array(lines, pa.string()), r"\r$", "")
+    keep = pc.not_equal(pc.utf8_length(text), 0)  # blank lines are not rows
 
-    # Field k of a plain line spans [cut[k], cut[k + 1] - 1) with cut = start, each of its
-    # width - 1 commas + 1, end + 1. Other lines start with empty slices (null).
-    cuts = np.empty((count, width + 1), dtype=np.int64)
-    cuts[:, 0] = starts
-    cuts[:, width] = ends + 1
-    if len(commas):
-        owned = np.minimum(first_comma[:, None] + np.arange(width - 1), len(commas) - 1)
-        cuts[:, 1:width] = commas[owned] + 1
-    field_starts, field_ends = cuts[:, :width].copy(), cuts[:, 1:] - 1
-    field_starts[~plain] = field_ends[~plain] = starts[~plain, None]
+    raw_bytes = chunk.split(b"\n") if bad else None
+    good_plain = pc.and_(keep, pc.invert(pc.match_substring(text, '"')))
+    if bad:
+        bad_mask = pa.array([i in bad for i in range(len(lines))])
+        good_plain = pc.and_(good_plain, pc.invert(bad_mask))
+    parts = pc.split_pattern(text, ",")
+    lengths = pc.list_value_length(parts)
+    plain_ok = pc.and_(good_plain, pc.equal(lengths, width))
 
-    errors: dict[int, str] = {}
-    raws: dict[int, str] = {}
-    for index in np.flatnonzero(~plain).tolist():
-        text = chunk[starts[index] : ends[index]]
-        if bad[index]:
-            errors[index] = "invalid UTF-8 bytes"
-            raws[index] = text.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+    # Rows that are not plain need Python: quoted fields, invalid bytes, wrong field counts.
+    fields: dict[int, list[str]] = {}
+    errors: dict[int, tuple[str, str]] = {}
+    needs_look = pc.and_(keep, pc.invert(plain_ok))
+    for index in pc.indices_nonzero(needs_look).to_pylist():
+        line = text[index].as_py()
+        if index in bad:
+            raw = raw_bytes[index].rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+            errors[index] = ("invalid UTF-8 bytes", raw)
             continue
-        line = text.decode("utf-8")
-        if quoted[index]:
+        if '"' in line:
             parsed, problem = _split_quoted(line, width)
         else:
-            parsed, problem = None, f"expected {width} fields, found {fields_per_line[index]}"
+            parsed, problem = None, f"expected {width} fields, found {lengths[index].as_py()}"
         if parsed is None:
-            errors[index], raws[index] = problem, line
-            continue
-        position = int(starts[index])
-        for k, value in enumerate(parsed):
-            encoded = value.encode("utf-8")
-            buffer[position : position + len(encoded)] = encoded
-            field_starts[index, k], field_ends[index, k] = position, position + len(encoded)
-            position += len(encoded)
-        plain[index] = True
+            errors[index] = (problem, line)
+        else:
+            fields[index] = parsed
 
-    columns = {}
-    for name in ENTITIES[entity]:
-        k = header.index(name)
-        columns[name] = _slices(buffer, field_starts[:, k], field_ends[:, k], plain)
-    return pa.table(
+    plain_idx = pc.indices_nonzero(plain_ok)
+    plain_parts = pc.take(parts, plain_idx)
+    out_numbers = [pc.take(numbers, plain_idx)]
+    out_cols: dict[str, list[pa.Array]] = {
+        name: [pc.list_element(plain_parts, header.index(name))] for name in columns
+    }
+    out_error: list[pa.Array] = [pa.nulls(len(plain_idx), pa.string())]
+    out_raw: list[pa.Array] = [pa.nulls(len(plain_idx), pa.string())]
+
+    extra = sorted(fields) + sorted(errors)
+    if extra:
+        out_numbers.append(pa.array([first_line + i for i in extra], pa.int64()))
+        for name in columns:
+            position = header.index(name)
+            out_cols[name].append(
+                pa.array(
+                    [fields[i][position] for i in sorted(fields)] + [None] * len(errors),
+                    pa.string(),
+                )
+            )
+        out_error.append(pa.array([None] * len(fields) + [errors[i][0] for i in sorted(errors)]))
+        out_raw.append(pa.array([None] * len(fields) + [errors[i][1] for i in sorted(errors)]))
+
+    def cat(arrays: list[pa.Array], kind: pa.DataType) -> pa.ChunkedArray:
+        return pa.chunked_array([a.cast(kind) for a in arrays], kind)
+
+    row_number = cat(out_numbers, pa.int64())
+    n = len(row_number)
+    table = pa.table(
         {
-            "_source_file": pa.DictionaryArray.from_arrays(
-                pa.array(np.zeros(count, dtype=np.int32)), pa.array([source_file], pa.string())
-            ),
-            "_ingested_at": pa.repeat(pa.scalar(ingested_at, pa.timestamp("us")), count),
-            "_row_number": pa.array(line_numbers),
-            **columns,
-            "_malformed_error": _sparse(count, errors),
-            "_raw_line": _sparse(count, raws),
+            "_source_file": pa.repeat(pa.scalar(source_file, pa.string()), n),
+            "_ingested_at": pa.repeat(pa.scalar(ingested_at, pa.timestamp("us")), n),
+            "_row_number": row_number,
+            **{name: cat(out_cols[name], pa.string()) for name in columns},
+            "_malformed_error": cat(out_error, pa.string()),
+            "_raw_line": cat(out_raw, pa.string()),
         }
     )
+    return table.take(pc.sort_indices(table["_row_number"]))
 
 
 PARSED_SCHEMA_META = {b"lakehouse": b"bronze parsed twin v1"}
-# Dictionary encoding and statistics only where they pay: low-cardinality columns and the audit
-# columns readers filter on. zstd level 1 keeps the files small at a fraction of the CPU.
-_TWIN_DICTIONARY = ["_source_file", "product", "quantity", "country", "_malformed_error"]
-_TWIN_STATISTICS = ["_source_file", "_ingested_at", "_row_number"]
 
 
 def parse_file(
@@ -329,50 +273,25 @@ def parse_file(
     ingested_at: datetime,
     target: Path,
 ) -> tuple[int, int]:
-    """Write the parsed twin of one CSV to `target`; return (rows, malformed rows).
-
-    One chunk of whole lines at a time (bounded memory at any file size): the next chunk is split
-    on a worker thread while the current one is written (numpy, Arrow and the Parquet writer
-    release the GIL).
-    """
+    """Write the parsed twin of one CSV to `target`; return (rows, malformed rows)."""
     rows = malformed = 0
     writer: pq.ParquetWriter | None = None
-
-    def split(item: tuple[int, bytes]) -> pa.Table:
-        first_line, chunk = item
-        return split_lines(chunk, first_line, header, entity, source_file, ingested_at)
-
-    def write(table: pa.Table) -> None:
-        nonlocal writer, rows, malformed
-        table = table.replace_schema_metadata(PARSED_SCHEMA_META)
-        if writer is None:
-            writer = pq.ParquetWriter(
-                target,
-                table.schema,
-                compression="zstd",
-                compression_level=1,
-                use_dictionary=[c for c in _TWIN_DICTIONARY if c in table.column_names],
-                write_statistics=_TWIN_STATISTICS,
-            )
-        writer.write_table(table)
-        rows += table.num_rows
-        malformed += table.num_rows - table["_malformed_error"].null_count
-
     try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending: deque = deque()
-            for item in _iter_chunks(path):
-                pending.append(pool.submit(split, item))
-                if len(pending) > 1:
-                    write(pending.popleft().result())
-            while pending:
-                write(pending.popleft().result())
+        for first_line, chunk in _iter_chunks(path):
+            table = split_lines(chunk, first_line, header, entity, source_file, ingested_at)
+            if writer is None:
+                schema = table.schema.with_metadata(PARSED_SCHEMA_META)
+                writer = pq.ParquetWriter(target, schema, compression="zstd")
+            writer.write_table(table.replace_schema_metadata(PARSED_SCHEMA_META))
+            rows += table.num_rows
+            malformed += table.num_rows - pc.sum(pc.is_null(table["_malformed_error"])).as_py()
         if writer is None:  # header only: still write an empty, well-typed twin
-            write(split((2, b"")).slice(0, 0))
+            empty = split_lines(b"", 2, header, entity, source_file, ingested_at).slice(0, 0)
+            writer = pq.ParquetWriter(target, empty.schema.with_metadata(PARSED_SCHEMA_META))
+            writer.write_table(empty.replace_schema_metadata(PARSED_SCHEMA_META))
     finally:
         if writer is not None:
             writer.close()
-        pa.default_memory_pool().release_unused()
     return rows, malformed
 
 
@@ -445,11 +364,8 @@ def ingest_sources(
     keys: list[str] | None = None,
     local_copies: dict[str, Path] | None = None,
     progress: Callable[[str], None] | None = None,
-    hashes: dict[str, str] | None = None,
 ) -> IngestReport:
-    """Land every landing-area file not yet in bronze (by content hash), in file-name order.
-
-    `hashes` (landing key → sha256) spares hashing a local copy twice."""
+    """Land every landing-area file not yet in bronze (by content hash), in file-name order."""
     started = time.monotonic()
     report = IngestReport()
     lake.ensure_layers()
@@ -469,7 +385,7 @@ def ingest_sources(
             if path is None:
                 path = Path(tmp) / "landing.csv"
                 lake.download_file("sources", key, path)
-            sha = (hashes or {}).get(key) or sha256_of(path)
+            sha = sha256_of(path)
             if sha[:12] in known:
                 report.skipped.append((key, f"already in bronze as {known[sha[:12]]}"))
                 continue
@@ -502,21 +418,9 @@ def ingest(
         return ingest_sources(lake, progress=progress)
     files, skipped = csv_files(paths)
     lake.ensure_layers()
-    # A file already in bronze and in the landing area is not copied again (at ten million
-    # lines a copy costs seconds on every run); it is still reported as skipped below.
-    hashes = {path.name: sha256_of(path) for path in files}
-    known = existing_hashes(lake)
-    landed = {p.name for p in files if hashes[p.name][:12] in known}
-    upload_sources(
-        lake, [p for p in files if p.name not in landed or not lake.exists("sources", p.name)]
-    )
-    keys = [path.name for path in files]
+    keys = upload_sources(lake, files)
     report = ingest_sources(
-        lake,
-        keys=keys,
-        local_copies=dict(zip(keys, files, strict=True)),
-        progress=progress,
-        hashes=hashes,
+        lake, keys=keys, local_copies=dict(zip(keys, files, strict=True)), progress=progress
     )
     report.skipped = skipped + report.skipped
     return report

@@ -114,9 +114,8 @@ class Lake:
         lakehouse("ingest", *map(str, files), env=self.env)
 
     def build(self, as_of: str, *args: str) -> list[dict]:
-        env = {**self.env, "LAKEHOUSE_AS_OF_DATE": as_of}
         command = [str(BIN / "dbt"), "build", "--exclude-resource-type", "unit_test", *args]
-        run([*command, "--quiet"], env)
+        run([*command, "--vars", f"{{as_of_date: '{as_of}'}}", "--quiet"], self.env)
         return json.loads((self.target / "run_results.json").read_text())["results"]
 
     def selection(self, as_of: str) -> tuple[list[str], str]:
@@ -252,17 +251,3 @@ def test_a_new_as_of_date_without_new_files_is_still_exact(lakes, incremental_bu
     assert late == [("2025-07-10", False, True)]  # no longer capped; shares an e-mail
     b.build(LATER_AS_OF, "--full-refresh")
     assert_same_exports(a.published(latest), b.published(b.export(LATER_AS_OF)))
-
-
-def test_run_parameters_leave_dbt_vars_alone():
-    """as_of_date and run_id travel as environment variables (DuckDB variables for the models),
-    so that consecutive runs keep dbt's partial parse; any other var stays a dbt var."""
-    from orchestration.dbt_runner import run_parameters_from_vars
-
-    args, env = run_parameters_from_vars(
-        ["build", "--vars", '{"as_of_date": "2025-06-30", "run_id": "r1", "other": 1}', "-q"]
-    )
-    assert args == ["build", "--vars", '{"other": 1}', "-q"]
-    assert env == {"LAKEHOUSE_AS_OF_DATE": "2025-06-30", "LAKEHOUSE_RUN_ID": "r1"}
-    args, env = run_parameters_from_vars(["docs", "generate", "--vars", "{as_of_date: 2025-06-30}"])
-    assert args == ["docs", "generate"] and env == {"LAKEHOUSE_AS_OF_DATE": "2025-06-30"}

@@ -1,17 +1,6 @@
 -- Client history (SCD2) rebuilt from every bronze batch (SPEC §4): a version starts at the
 -- ingestion date of the batch that first sent a new country; purchases take the country of the
 -- version valid on their date, or the first version for earlier purchases.
---
--- Incremental on client_id (delete+insert: a client's versions are replaced together): a run
--- rebuilds the history of the clients with a base line (re)evaluated since this model's newest
--- row - the only ones whose history can have changed.
-
-{{ config(
-    materialized='incremental',
-    unique_key='client_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-) }}
 
 with
 
@@ -26,17 +15,6 @@ silver_clients as (
     select client_id from {{ ref('stg_retail__clients') }}
 
 ),
-
-{% if is_incremental() %}
-
-changed_clients as (
-
-    select distinct client_id from base
-    where _evaluated_at > {{ lakehouse.high_water_mark() }} and client_id is not null
-
-),
-
-{% endif %}
 
 valid_copies as (
 
@@ -53,9 +31,6 @@ valid_copies as (
         ) as line_rank
     from base
     where not (is_malformed_line or is_invalid_client_id or is_invalid_subscription_date)
-    {%- if is_incremental() %}
-        and client_id in (select changed_clients.client_id from changed_clients)
-    {%- endif %}
 
 ),
 
@@ -100,8 +75,7 @@ final as (
             partition by changes.client_id order by changes._ingested_at, changes._source_file
         ) as valid_to,
         changes._ingested_at,
-        changes._source_file,
-        {{ lakehouse.evaluated_at() }} as _evaluated_at
+        changes._source_file
     from changes
     inner join silver_clients
         on changes.client_id = silver_clients.client_id

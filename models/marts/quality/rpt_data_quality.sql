@@ -164,8 +164,7 @@ fix_measures as (
 
 null_measures as (
 
-        -- Nulls per bronze column after null-token normalisation, over well-formed lines (client
-        -- lines keep the cleaned text, purchase lines a flag per field).
+        -- Nulls per bronze column after null-token normalisation, over well-formed lines.
     {%- for entity, columns in [
         ('clients', ['id_client', 'name', 'email', 'subscription_date', 'country']),
         ('purchases', ['id_purchase', 'id_client', 'product', 'price', 'quantity', 'purchase_date', 'total']),
@@ -177,8 +176,7 @@ null_measures as (
                 'nulls' as measure,
                 '{{ column }}' as metric,
                 {{ loop.index }} as sort_order,
-                {%- set is_missing = column ~ '_text is null' if entity == 'clients' else 'is_' ~ column ~ '_missing' %}
-                count(*) filter (where {{ is_missing }}) as row_count
+                count(*) filter (where {{ column }}_text is null) as row_count
             from {{ entity }}
             where not is_malformed_line
             {%- if not loop.last %}

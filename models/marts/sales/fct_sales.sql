@@ -1,19 +1,21 @@
 -- One row per silver purchase, with the client's country at purchase time (SPEC §4).
 --
--- Incremental on purchase_id (merge): a run rebuilds the purchases whose silver row or base lines
--- changed since this model's newest row, and every purchase of a client whose silver row or
--- bronze history changed (country versions, capped subscription date -> tenure, a rescued
--- orphan's client). A purchase that left silver comes out as a key-only row, which the merge
--- deletes. The result is the same as a full rebuild (tests/test_incremental.py).
--- The base_ models tell which purchases and clients changed (incremental runs only):
--- depends_on: {{ ref('base_retail__purchases') }}, {{ ref('base_retail__clients') }}
+-- Incremental on purchase_id (doc block `incremental_processing`): a row is a function of the
+-- purchase's silver line and of its client (capped subscription date, country, history of
+-- country versions), which `_row_state` fingerprints. A run rebuilds the purchases whose
+-- fingerprint is new or differs from the stored one (delete+insert), and the post-hook deletes
+-- the purchases that left silver (a purchase dated after a new, earlier as_of_date).
 
 {{ config(
     materialized='incremental',
     unique_key='purchase_id',
-    incremental_strategy='merge',
-    merge_clauses=lakehouse.merge_clauses_removing('client_id'),
+    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    tags=['bronze_driven'],
+    post_hook=[
+        "delete from {{ this }} where purchase_id not in"
+        " (select purchase_id from {{ ref('stg_retail__purchases') }})",
+    ],
 ) }}
 
 with
@@ -42,38 +44,50 @@ dates as (
 
 ),
 
-{% if is_incremental() %}
+client_histories as (
 
-changed_clients as (
-
-    select client_id from clients
-    where _evaluated_at > {{ lakehouse.high_water_mark() }}
-    union
-    select client_id from {{ ref('base_retail__clients') }}
-    where _evaluated_at > {{ lakehouse.high_water_mark() }} and client_id is not null
-
-),
-
-changed_ids as (
-
-    select purchase_id from {{ ref('base_retail__purchases') }}
-    where _evaluated_at > {{ lakehouse.high_water_mark() }} and purchase_id is not null
-    union
-    select purchase_id from purchases
-    where _evaluated_at > {{ lakehouse.high_water_mark() }}
-    union
-    select purchase_id from purchases
-    where client_id in (select changed_clients.client_id from changed_clients)
+    select
+        client_id,
+        {{ dbt.listagg(
+            "cast(version_number as varchar) || ':' || country || ':' || cast(valid_from as varchar)",
+            "','",
+            "order by version_number",
+        ) }} as country_history
+    from versions
+    group by client_id
 
 ),
 
-{% endif %}
+purchase_states as (
+
+    select
+        purchases.*,
+        {{ lakehouse.fingerprint([
+            'purchases._source_file',
+            'purchases._row_number',
+            'clients.subscription_date',
+            'clients.country',
+            'client_histories.country_history',
+        ]) }} as _row_state
+    from purchases
+    inner join clients
+        on purchases.client_id = clients.client_id
+    left join client_histories
+        on purchases.client_id = client_histories.client_id
+
+),
 
 purchases_to_build as (
 
-    select * from purchases
+    -- Full build: every purchase; incremental: those whose fingerprint is not stored.
+    select * from purchase_states
     {%- if is_incremental() %}
-    where purchase_id in (select changed_ids.purchase_id from changed_ids)
+    where not exists (
+        select 1 from {{ this }} as stored
+        where
+            stored.purchase_id = purchase_states.purchase_id
+            and stored._row_state = purchase_states._row_state
+    )
     {%- endif %}
 
 ),
@@ -100,7 +114,7 @@ purchase_versions as (
 
 ),
 
-sales as (
+final as (
 
     select
         purchases_to_build.purchase_id,
@@ -124,7 +138,8 @@ sales as (
         dates.week_start_date,
         dates.month_start_date,
         {{ dbt.datediff('clients.subscription_date', 'purchases_to_build.purchase_date', 'day') }}
-            as customer_tenure_days
+            as customer_tenure_days,
+        purchases_to_build._row_state
     from purchases_to_build
     inner join clients
         on purchases_to_build.client_id = clients.client_id
@@ -134,54 +149,6 @@ sales as (
         on
             purchases_to_build.purchase_id = purchase_versions.purchase_id
             and purchase_versions.version_rank = 1
-
-),
-
-{% if is_incremental() %}
-
-removed_ids as (
-
-    -- Re-examined purchases that left silver: key-only rows, deleted by the merge.
-    select purchase_id from changed_ids
-    where purchase_id not in (select sales.purchase_id from sales)
-
-),
-
-{% endif %}
-
-final as (
-
-    select
-        purchase_id,
-        client_id,
-        product,
-        country,
-        price,
-        quantity,
-        total,
-        is_total_recalculated,
-        purchase_date,
-        year,
-        quarter,
-        month,
-        year_month,
-        iso_year,
-        iso_week,
-        iso_year_week,
-        iso_day_of_week,
-        day_name,
-        week_start_date,
-        month_start_date,
-        customer_tenure_days,
-        {{ lakehouse.evaluated_at() }} as _evaluated_at
-    from sales
-    {%- if is_incremental() %}
-    union all by name
-    select
-        purchase_id,
-        {{ lakehouse.evaluated_at() }} as _evaluated_at
-    from removed_ids
-    {%- endif %}
 
 )
 

@@ -1,9 +1,10 @@
 -- Every bronze client line with its cleaned values and the outcome of each SPEC §3 rule.
 -- stg_retail__clients keeps the survivors, stg_retail__clients_quarantine the rest.
 --
--- Incremental (see the `incremental_processing` doc block): the lines of new twin files are
--- cleaned and checked line by line once; then every line of a client id that has a new line is
--- ranked again over all of bronze (the newest batch wins). No client rule depends on as_of_date.
+-- Incremental on `_line_id` (doc block `incremental_processing`): a run cleans and checks the
+-- lines of new bronze files only, then ranks again every stored line of a client id that has a
+-- new line. A client line's outcome depends on nothing else: rules 1-3 look at the line alone,
+-- rule 4 at the lines of the same id.
 
 {{ config(
     materialized='incremental',
@@ -18,14 +19,14 @@
     'email_text', 'subscription_date_text', 'country_text', 'country_key', 'client_id',
     'parsed_subscription_date', 'valid_email', 'canonical_country', 'is_malformed_line',
     'is_invalid_client_id', 'is_invalid_subscription_date',
-] -%}
+] %}
 
 with
 
 source as (
 
     {% if is_incremental() -%}
-        select * from {{ lakehouse.bronze_twin_lines('clients', lakehouse.unprocessed_bronze_files('clients')) }}
+        {{ lakehouse.new_bronze_lines(source('retail', 'clients')) }}
     {%- else -%}
         select * from {{ source('retail', 'clients') }}
     {%- endif %}
@@ -85,9 +86,9 @@ typed as (
 
 ),
 
-line_rules as (
+new_lines as (
 
-    -- Rules 1-3: decided by the line alone, once.
+    -- Rules 1-3: decided by the line alone.
     select
         *,
         _malformed_error is not null as is_malformed_line,
@@ -98,73 +99,59 @@ line_rules as (
 
 ),
 
-{% if is_incremental() %}
+rules as (
 
-stored_lines as (
-
-    -- Every stored line of a client id that has a new line.
-    select {{ line_columns | join(', ') }} from {{ this }}
-    where client_id in (select line_rules.client_id from line_rules)
-
-),
-
-{% endif %}
-
-lines_to_evaluate as (
-
-    select {{ line_columns | join(', ') }} from line_rules
+    select {{ line_columns | join(', ') }} from new_lines
     {%- if is_incremental() %}
     union all
-    select * from stored_lines
+    -- Every stored line of a client id that has a new line: its copies are ranked again.
+    select {{ line_columns | join(', ') }} from {{ this }}
+    where client_id in (select new_lines.client_id from new_lines)
     {%- endif %}
-
-),
-
-passing as (
-
-    select
-        *,
-        -- sqlfluff's duckdb dialect parses a leading `not (` as a function call.
-        not (  -- noqa: LT01, LT06
-            is_malformed_line or is_invalid_client_id or is_invalid_subscription_date
-        ) as passes_line_rules
-    from lines_to_evaluate
 
 ),
 
 ranked as (
 
-    -- Survivor per id: newest batch, then first line in the file, among rows passing rules 1-3
-    -- (they sort first in the id's window). Complete: every line of a ranked id is evaluated in
-    -- the same run. One window pass: the rank and whether the id has a surviving copy.
+    -- Survivor per id: newest batch, then first line in the file, among rows passing rules 1-3.
     select
         *,
-        case when passes_line_rules then row_number() over copies end as copy_rank,
-        bool_or(passes_line_rules) over (
-            copies rows between unbounded preceding and unbounded following
-        ) as has_valid_copy
-    from passing
-    window copies as (
-        partition by client_id
-        order by passes_line_rules desc, _ingested_at desc, _source_file desc, _row_number asc
-    )
+        case
+            when not (is_malformed_line or is_invalid_client_id or is_invalid_subscription_date)
+                then row_number() over (
+                    partition by
+                        client_id,
+                        is_malformed_line or is_invalid_client_id or is_invalid_subscription_date
+                    order by _ingested_at desc, _source_file desc, _row_number asc
+                )
+        end as copy_rank
+    from rules
+
+),
+
+survivor_ids as (
+
+    select distinct client_id from ranked
+    where copy_rank = 1
 
 ),
 
 final as (
 
     select
-        * exclude (passes_line_rules, has_valid_copy),
-        copy_rank > 1 as is_duplicate_client,
-        client_id is not null and has_valid_copy and coalesce(copy_rank, 0) != 1
+        ranked.*,
+        ranked.copy_rank > 1 as is_duplicate_client,
+        survivor_ids.client_id is not null and coalesce(ranked.copy_rank, 0) != 1
             as has_survivor_copy,
         case
-            when is_malformed_line then 'malformed_line'
-            when is_invalid_client_id then 'invalid_client_id'
-            when is_invalid_subscription_date then 'invalid_subscription_date'
-            when copy_rank > 1 then 'duplicate_client'
+            when ranked.is_malformed_line then 'malformed_line'
+            when ranked.is_invalid_client_id then 'invalid_client_id'
+            when ranked.is_invalid_subscription_date then 'invalid_subscription_date'
+            when ranked.copy_rank > 1 then 'duplicate_client'
         end as reject_reason
     from ranked
+    left join survivor_ids
+        on ranked.client_id = survivor_ids.client_id
 
 )
 
@@ -175,6 +162,5 @@ select
         ('is_invalid_client_id', 'invalid_client_id'),
         ('is_invalid_subscription_date', 'invalid_subscription_date'),
         ('has_survivor_copy', 'duplicate_client'),
-    ]) }} as reject_reasons,
-    {{ lakehouse.evaluated_at() }} as _evaluated_at
+    ]) }} as reject_reasons
 from final

@@ -1,16 +1,12 @@
--- Every bronze purchase line with its typed values and the outcome of each SPEC §3 rule.
+-- Every bronze purchase line with its cleaned values and the outcome of each SPEC §3 rule.
 -- The orphan rule looks up the silver clients: the one cross-entity reference staging allows.
 --
--- Incremental (see the `incremental_processing` doc block): the lines of new twin files are
--- cleaned and checked line by line once; then every line whose outcome can have changed is
--- re-evaluated over all of bronze - the lines of every purchase id that has a new line (copy
--- ranking), stored orphans whose client is now in silver, and stored lines whose future-date
--- check flips with as_of_date.
---
--- The raw field values are not copied here (storing ten million raw strings costs more than all
--- the checks): they stay in the immutable bronze twin, and stg_retail__purchases_quarantine reads
--- them from there for the refused lines. Which fields were missing (blank or a null token) is
--- kept as flags for the quality report.
+-- Incremental on `_line_id` (doc block `incremental_processing`): a run cleans and checks the
+-- lines of new bronze files only (rules 1-7 look at the line alone), then evaluates rules 8-10
+-- again where their outcome can have changed: a stored line whose future-date check (rule 8,
+-- as_of_date) or orphan check (rule 9, silver clients) no longer gives its stored value, and
+-- every stored line of a purchase id that has a new or such a changed line (rule 10 ranks the
+-- copies of an id). Every other stored line keeps an outcome that a full rebuild would repeat.
 
 {{ config(
     materialized='incremental',
@@ -19,28 +15,31 @@
     on_schema_change='fail',
 ) }}
 
-{%- set fields = [
-    'id_purchase', 'id_client', 'product', 'price', 'quantity', 'purchase_date', 'total',
-] -%}
 {%- set line_columns = [
     '_line_id', '_source_file', '_ingested_at', '_row_number', '_malformed_error', '_raw_line',
-    'purchase_id', 'client_id', 'canonical_product', 'parsed_price', 'parsed_quantity',
-    'parsed_purchase_date', 'parsed_total',
-] -%}
-{%- for field in fields -%}
-    {%- do line_columns.append('is_' ~ field ~ '_missing') -%}
-{%- endfor -%}
-{%- do line_columns.extend([
+    'id_purchase', 'id_client', 'product', 'price', 'quantity', 'purchase_date', 'total',
+    'id_purchase_text', 'id_client_text', 'product_text', 'price_text', 'quantity_text',
+    'purchase_date_text', 'total_text', 'purchase_id', 'client_id', 'canonical_product',
+    'parsed_price', 'parsed_quantity', 'parsed_purchase_date', 'parsed_total',
     'is_malformed_line', 'is_invalid_purchase_id', 'is_invalid_client_id', 'is_unknown_product',
     'is_invalid_price', 'is_invalid_quantity', 'is_invalid_purchase_date',
-]) -%}
+] %}
+
+{%- set is_future_purchase_date -%}
+    coalesce(parsed_purchase_date > {{ lakehouse.as_of_date() }}, false)
+{%- endset %}
+
+{%- set is_orphan_purchase -%}
+    _malformed_error is null and client_id is not null
+    and client_id not in (select clients.client_id from clients)
+{%- endset %}
 
 with
 
 source as (
 
     {% if is_incremental() -%}
-        select * from {{ lakehouse.bronze_twin_lines('purchases', lakehouse.unprocessed_bronze_files('purchases')) }}
+        {{ lakehouse.new_bronze_lines(source('retail', 'purchases')) }}
     {%- else -%}
         select * from {{ source('retail', 'purchases') }}
     {%- endif %}
@@ -68,6 +67,13 @@ cleaned as (
         _row_number,
         _malformed_error,
         _raw_line,
+        id_purchase,
+        id_client,
+        product,
+        price,
+        quantity,
+        purchase_date,
+        total,
         {{ lakehouse.clean_text('id_purchase') }} as id_purchase_text,
         {{ lakehouse.clean_text('id_client') }} as id_client_text,
         {{ lakehouse.clean_text('product') }} as product_text,
@@ -96,18 +102,11 @@ typed as (
 
 ),
 
-line_rules as (
+new_lines as (
 
-    -- Rules 1-7: decided by the line alone, once.
+    -- Rules 1-7: decided by the line alone.
     select
         *,
-        _malformed_error is null and id_purchase_text is null as is_id_purchase_missing,
-        _malformed_error is null and id_client_text is null as is_id_client_missing,
-        _malformed_error is null and product_text is null as is_product_missing,
-        _malformed_error is null and price_text is null as is_price_missing,
-        _malformed_error is null and quantity_text is null as is_quantity_missing,
-        _malformed_error is null and purchase_date_text is null as is_purchase_date_missing,
-        _malformed_error is null and total_text is null as is_total_missing,
         _malformed_error is not null as is_malformed_line,
         _malformed_error is null and purchase_id is null as is_invalid_purchase_id,
         _malformed_error is null and client_id is null as is_invalid_client_id,
@@ -123,85 +122,43 @@ line_rules as (
 
 {% if is_incremental() %}
 
-future_flips as (
+changed_lines as (
 
-    -- Stored lines whose future-date check (rule 8) no longer agrees with as_of_date.
+    -- Stored lines whose rule 8 or 9 no longer gives the stored outcome.
     select
         _line_id,
         purchase_id
     from {{ this }}
     where
-        is_future_purchase_date
-        != coalesce(parsed_purchase_date > {{ lakehouse.as_of_date() }}, false)
+        is_future_purchase_date != ({{ is_future_purchase_date }})
+        or is_orphan_purchase != ({{ is_orphan_purchase }})
 
 ),
 
-stored_orphans as (
+reranked_ids as (
 
-    select
-        _line_id,
-        purchase_id,
-        client_id
-    from {{ this }}
-    where is_orphan_purchase
-
-),
-
-rescued_orphans as (
-
-    -- Stored orphans (rule 9) whose client is now in silver. Silver clients only ever grow:
-    -- bronze is append-only and rules 1-3 of clients are line rules.
-    select
-        stored_orphans._line_id,
-        stored_orphans.purchase_id
-    from stored_orphans
-    inner join clients
-        on stored_orphans.client_id = clients.client_id
-
-),
-
-changed_outcomes as (
-
-    select * from future_flips
-    union all
-    select * from rescued_orphans
-
-),
-
-ranked_ids as (
-
-    -- Purchase ids whose copies must be ranked again.
-    select purchase_id from line_rules
+    select purchase_id from new_lines
     where purchase_id is not null
     union
-    select purchase_id from changed_outcomes
+    select purchase_id from changed_lines
     where purchase_id is not null
-
-),
-
-stored_lines as (
-
-    -- Every stored line of those ids, and the changed lines without an id.
-    select {{ line_columns | join(', ') }} from {{ this }}
-    where purchase_id in (select ranked_ids.purchase_id from ranked_ids)
-    union all
-    select {{ line_columns | join(', ') }} from {{ this }}
-    where
-        _line_id in (
-            select changed_outcomes._line_id from changed_outcomes
-            where changed_outcomes.purchase_id is null
-        )
 
 ),
 
 {% endif %}
 
-lines_to_evaluate as (
+lines as (
 
-    select {{ line_columns | join(', ') }} from line_rules
+    select {{ line_columns | join(', ') }} from new_lines
     {%- if is_incremental() %}
     union all
-    select * from stored_lines
+    select {{ line_columns | join(', ') }} from {{ this }}
+    where purchase_id in (select reranked_ids.purchase_id from reranked_ids)
+    union all
+    select {{ line_columns | join(', ') }} from {{ this }}
+    where
+        purchase_id is null
+        and _line_id in (select changed_lines._line_id from changed_lines)
     {%- endif %}
 
 ),
@@ -211,11 +168,9 @@ rules as (
     -- Rules 8-9: depend on as_of_date and on the silver clients.
     select
         *,
-        coalesce(parsed_purchase_date > {{ lakehouse.as_of_date() }}, false)
-            as is_future_purchase_date,
-        _malformed_error is null and client_id is not null
-        and client_id not in (select clients.client_id from clients) as is_orphan_purchase
-    from lines_to_evaluate
+        {{ is_future_purchase_date }} as is_future_purchase_date,
+        {{ is_orphan_purchase }} as is_orphan_purchase
+    from lines
 
 ),
 
@@ -235,42 +190,48 @@ passing as (
 
 ranked as (
 
-    -- Survivor per id: oldest batch, then first line in the file, among rows passing rules 1-9
-    -- (they sort first in the id's window). Complete: every line of a ranked id is evaluated in
-    -- the same run. One window pass: the rank and whether the id has a surviving copy.
+    -- Survivor per id: oldest batch, then first line in the file, among rows passing rules 1-9.
     select
         *,
-        case when passes_row_rules then row_number() over copies end as copy_rank,
-        bool_or(passes_row_rules) over (
-            copies rows between unbounded preceding and unbounded following
-        ) as has_valid_copy
+        case
+            when passes_row_rules
+                then row_number() over (
+                    partition by purchase_id, passes_row_rules
+                    order by _ingested_at asc, _source_file asc, _row_number asc
+                )
+        end as copy_rank
     from passing
-    window copies as (
-        partition by purchase_id
-        order by passes_row_rules desc, _ingested_at asc, _source_file asc, _row_number asc
-    )
+
+),
+
+survivor_ids as (
+
+    select distinct purchase_id from ranked
+    where copy_rank = 1
 
 ),
 
 final as (
 
     select
-        * exclude (has_valid_copy),
-        purchase_id is not null and has_valid_copy and coalesce(copy_rank, 0) != 1
+        ranked.*,
+        survivor_ids.purchase_id is not null and coalesce(ranked.copy_rank, 0) != 1
             as has_survivor_copy,
         case
-            when is_malformed_line then 'malformed_line'
-            when is_invalid_purchase_id then 'invalid_purchase_id'
-            when is_invalid_client_id then 'invalid_client_id'
-            when is_unknown_product then 'unknown_product'
-            when is_invalid_price then 'invalid_price'
-            when is_invalid_quantity then 'invalid_quantity'
-            when is_invalid_purchase_date then 'invalid_purchase_date'
-            when is_future_purchase_date then 'future_purchase_date'
-            when is_orphan_purchase then 'orphan_purchase'
-            when copy_rank > 1 then 'duplicate_purchase'
+            when ranked.is_malformed_line then 'malformed_line'
+            when ranked.is_invalid_purchase_id then 'invalid_purchase_id'
+            when ranked.is_invalid_client_id then 'invalid_client_id'
+            when ranked.is_unknown_product then 'unknown_product'
+            when ranked.is_invalid_price then 'invalid_price'
+            when ranked.is_invalid_quantity then 'invalid_quantity'
+            when ranked.is_invalid_purchase_date then 'invalid_purchase_date'
+            when ranked.is_future_purchase_date then 'future_purchase_date'
+            when ranked.is_orphan_purchase then 'orphan_purchase'
+            when ranked.copy_rank > 1 then 'duplicate_purchase'
         end as reject_reason
     from ranked
+    left join survivor_ids
+        on ranked.purchase_id = survivor_ids.purchase_id
 
 )
 
@@ -287,6 +248,5 @@ select
         ('is_future_purchase_date', 'future_purchase_date'),
         ('is_orphan_purchase', 'orphan_purchase'),
         ('has_survivor_copy', 'duplicate_purchase'),
-    ]) }} as reject_reasons,
-    {{ lakehouse.evaluated_at() }} as _evaluated_at
+    ]) }} as reject_reasons
 from final
