@@ -251,3 +251,20 @@ def test_a_new_as_of_date_without_new_files_is_still_exact(lakes, incremental_bu
     assert late == [("2025-07-10", False, True)]  # no longer capped; shares an e-mail
     b.build(LATER_AS_OF, "--full-refresh")
     assert_same_exports(a.published(latest), b.published(b.export(LATER_AS_OF)))
+
+
+def test_an_earlier_as_of_date_takes_back_what_became_valid(lakes, incremental_builds):
+    """After the later as_of_date (previous test), going back to AS_OF with no new file makes the
+    purchase dated in between future again: it leaves silver and the fact (the fact's post-hook
+    deletes it), and everything still equals a full rebuild."""
+    _, _, a, b = lakes
+    if not (b.root / "bronze").exists():
+        shutil.copytree(a.root / "bronze", b.root / "bronze")
+    a.build(AS_OF)
+    latest = a.export(AS_OF)
+    assert not a.silver_rows(latest, "stg_retail__purchases", "*", f"purchase_id = {FUTURE}")
+    fact = a.root / "gold" / latest["run_folder"] / "fct_sales.parquet"
+    query = f"select count(*) from read_parquet('{fact}') where purchase_id = {FUTURE}"
+    assert duckdb.connect().execute(query).fetchone() == (0,)
+    b.build(AS_OF, "--full-refresh")
+    assert_same_exports(a.published(latest), b.published(b.export(AS_OF)))
