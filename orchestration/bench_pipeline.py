@@ -705,13 +705,18 @@ def _bench(
         "work_dir": str(work),
         "generate": {**generate_figure.as_dict(), "files": files},
         "prefect_setup": setup.as_dict(),
-        "full_run": {**full.as_dict(), "dbt": full.summary.get("dbt", {})},
+        "full_run": {
+            **full.as_dict(),
+            "dbt": full.summary.get("dbt", {}),
+            "silver": full.summary.get("silver"),
+        },
         "incremental_run": {
             **incremental.as_dict(),
             "percent_of_full": percent,
             "increment_generate_seconds": increment_generated.seconds,
             "files": increment_files,
             "dbt": incremental.summary.get("dbt", {}),
+            "silver": incremental.summary.get("silver"),
         },
     }
     sections = [

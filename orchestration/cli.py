@@ -366,8 +366,8 @@ def _print_run(summary: dict) -> None:
     out.print(stages)
     tests = ", ".join(f"{count} {status}" for status, count in sorted(summary["dbt"].items()))
     out.print(f"dbt: {tests}")
-    if summary.get("dbt_skipped"):
-        out.print(summary["dbt_skipped"])
+    if summary.get("silver"):
+        out.print(f"silver: {summary['silver']}")
     export_part = summary["export"]
     out.print(
         f"published {export_part['run_id']}: {len(export_part['gold'])} gold and "

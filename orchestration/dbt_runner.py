@@ -22,6 +22,8 @@ class DbtOutcome:
     seconds: float
     # execution seconds summed per resource type (model, test, unit_test, seed): thread time
     timing: dict[str, float] = field(default_factory=dict)
+    # what the build did with silver and the sales fact (orchestration/incremental.py)
+    silver: str = ""
 
     @property
     def failures(self) -> list[str]:

@@ -24,6 +24,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from orchestration import dbt_runner, run_report
 from orchestration.export import export, new_run_id, quality_report
+from orchestration.incremental import build_selection
 from orchestration.ingest import IngestReport, ingest
 from orchestration.runlock import run_lock
 from orchestration.settings import PROJECT_ROOT, get_settings
@@ -62,10 +63,15 @@ def ingest_task(sources: str | None) -> IngestReport:
 
 @task(name="dbt build")
 def dbt_build_task(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
-    """`dbt build` as one Prefect task: no per-node overhead (the default)."""
+    """`dbt build` as one Prefect task: no per-node overhead (the default). Silver and the sales
+    fact are left out when they already reflect every bronze file and this as_of_date."""
+    settings = get_settings()
+    args, silver = build_selection(as_of_date, settings)
+    get_run_logger().info("silver: %s", silver)
     outcome = dbt_runner.run_dbt(
-        ["build", "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})], get_settings()
+        [*args, "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})], settings
     )
+    outcome.silver = silver
     if not outcome.success:
         failed = ", ".join(outcome.failures[:10]) or "see logs/dbt.log"
         raise dbt_runner.DbtError(f"dbt build failed: {failed}")
@@ -80,6 +86,8 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
     from prefect_dbt import PrefectDbtSettings
 
     settings = get_settings()
+    args, silver = build_selection(as_of_date, settings)
+    get_run_logger().info("silver: %s", silver)
     dbt_runner.dbt_environment()
     runner = _draining_runner_class()(
         settings=PrefectDbtSettings(
@@ -94,14 +102,14 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
     before = set(threading.enumerate())
     try:
         result = runner.invoke(
-            ["build", "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})]
+            [*args, "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})]
         )
     finally:
         dbt_runner.release_dbt_connections()
         _join_node_threads(before)
     nodes, timing = dbt_runner.node_results(result.result)
     return dbt_runner.DbtOutcome(
-        "build", bool(result.success), nodes, time.monotonic() - started, timing
+        "build", bool(result.success), nodes, time.monotonic() - started, timing, silver
     )
 
 
@@ -278,6 +286,7 @@ def pipeline(
             with stage("dbt build"):
                 per_node = (dbt_tasks or get_settings().dbt_task_granularity) == "node"
                 build = dbt_build(as_of_date, run_id, per_node)
+                summary["silver"] = build.silver
                 summary["dbt"] = build.counts()
                 summary["dbt_timing"] = build.timing
 

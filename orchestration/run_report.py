@@ -80,8 +80,8 @@ def render(summary: dict) -> str:
     if summary.get("dbt"):
         lines += ["## dbt build", ""]
         lines += _table(("status", "nodes"), sorted(summary["dbt"].items()))
-        if summary.get("dbt_skipped"):
-            lines += [summary["dbt_skipped"], ""]
+        if summary.get("silver"):
+            lines += [f"Silver: {summary['silver']}.", ""]
 
     export = summary.get("export")
     if export:

@@ -1,4 +1,22 @@
 -- One row per silver purchase, with the client's country at purchase time (SPEC §4).
+--
+-- Incremental on purchase_id (doc block `incremental_processing`): a row is a function of the
+-- purchase's silver line and of its client (capped subscription date, country, history of
+-- country versions), which `_row_state` fingerprints. A run rebuilds the purchases whose
+-- fingerprint is new or differs from the stored one (delete+insert), and the post-hook deletes
+-- the purchases that left silver (a purchase dated after a new, earlier as_of_date).
+
+{{ config(
+    materialized='incremental',
+    unique_key='purchase_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['bronze_driven'],
+    post_hook=[
+        "delete from {{ this }} where purchase_id not in"
+        " (select purchase_id from {{ ref('stg_retail__purchases') }})",
+    ],
+) }}
 
 with
 
@@ -26,40 +44,88 @@ dates as (
 
 ),
 
+client_histories as (
+
+    select
+        client_id,
+        {{ dbt.listagg(
+            "cast(version_number as varchar) || ':' || country || ':' || cast(valid_from as varchar)",
+            "','",
+            "order by version_number",
+        ) }} as country_history
+    from versions
+    group by client_id
+
+),
+
+purchase_states as (
+
+    select
+        purchases.*,
+        {{ lakehouse.fingerprint([
+            'purchases._source_file',
+            'purchases._row_number',
+            'clients.subscription_date',
+            'clients.country',
+            'client_histories.country_history',
+        ]) }} as _row_state
+    from purchases
+    inner join clients
+        on purchases.client_id = clients.client_id
+    left join client_histories
+        on purchases.client_id = client_histories.client_id
+
+),
+
+purchases_to_build as (
+
+    -- Full build: every purchase; incremental: those whose fingerprint is not stored.
+    select * from purchase_states
+    {%- if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as stored
+        where
+            stored.purchase_id = purchase_states.purchase_id
+            and stored._row_state = purchase_states._row_state
+    )
+    {%- endif %}
+
+),
+
 purchase_versions as (
 
     -- The version valid on the purchase date, else the first version.
     select
-        purchases.purchase_id,
+        purchases_to_build.purchase_id,
         versions.country,
         row_number() over (
-            partition by purchases.purchase_id
+            partition by purchases_to_build.purchase_id
             order by
-                case when versions.valid_from <= purchases.purchase_date then 0 else 1 end,
+                case when versions.valid_from <= purchases_to_build.purchase_date then 0 else 1 end,
                 case
-                    when versions.valid_from <= purchases.purchase_date
+                    when versions.valid_from <= purchases_to_build.purchase_date
                         then versions.version_number
                 end desc,
                 versions.version_number asc
         ) as version_rank
-    from purchases
+    from purchases_to_build
     inner join versions
-        on purchases.client_id = versions.client_id
+        on purchases_to_build.client_id = versions.client_id
 
 ),
 
 final as (
 
     select
-        purchases.purchase_id,
-        purchases.client_id,
-        purchases.product,
+        purchases_to_build.purchase_id,
+        purchases_to_build.client_id,
+        purchases_to_build.product,
         coalesce(purchase_versions.country, clients.country) as country,
-        purchases.price,
-        purchases.quantity,
-        purchases.total,
-        purchases.is_total_recalculated,
-        purchases.purchase_date,
+        purchases_to_build.price,
+        purchases_to_build.quantity,
+        purchases_to_build.total,
+        purchases_to_build.is_total_recalculated,
+        purchases_to_build.purchase_date,
         dates.year,
         dates.quarter,
         dates.month,
@@ -71,16 +137,17 @@ final as (
         dates.day_name,
         dates.week_start_date,
         dates.month_start_date,
-        {{ dbt.datediff('clients.subscription_date', 'purchases.purchase_date', 'day') }}
-            as customer_tenure_days
-    from purchases
+        {{ dbt.datediff('clients.subscription_date', 'purchases_to_build.purchase_date', 'day') }}
+            as customer_tenure_days,
+        purchases_to_build._row_state
+    from purchases_to_build
     inner join clients
-        on purchases.client_id = clients.client_id
+        on purchases_to_build.client_id = clients.client_id
     inner join dates
-        on purchases.purchase_date = dates.date_day
+        on purchases_to_build.purchase_date = dates.date_day
     left join purchase_versions
         on
-            purchases.purchase_id = purchase_versions.purchase_id
+            purchases_to_build.purchase_id = purchase_versions.purchase_id
             and purchase_versions.version_rank = 1
 
 )

@@ -1,11 +1,35 @@
 -- Every bronze client line with its cleaned values and the outcome of each SPEC §3 rule.
 -- stg_retail__clients keeps the survivors, stg_retail__clients_quarantine the rest.
+--
+-- Incremental on `_line_id` (doc block `incremental_processing`): a run cleans and checks the
+-- lines of new bronze files only, then ranks again every stored line of a client id that has a
+-- new line. A client line's outcome depends on nothing else: rules 1-3 look at the line alone,
+-- rule 4 at the lines of the same id.
+
+{{ config(
+    materialized='incremental',
+    unique_key='_line_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
+{%- set line_columns = [
+    '_line_id', '_source_file', '_ingested_at', '_row_number', '_malformed_error', '_raw_line',
+    'id_client', 'name', 'email', 'subscription_date', 'country', 'id_client_text', 'name_text',
+    'email_text', 'subscription_date_text', 'country_text', 'country_key', 'client_id',
+    'parsed_subscription_date', 'valid_email', 'canonical_country', 'is_malformed_line',
+    'is_invalid_client_id', 'is_invalid_subscription_date',
+] %}
 
 with
 
 source as (
 
-    select * from {{ source('retail', 'clients') }}
+    {% if is_incremental() -%}
+        {{ lakehouse.new_bronze_lines(source('retail', 'clients')) }}
+    {%- else -%}
+        select * from {{ source('retail', 'clients') }}
+    {%- endif %}
 
 ),
 
@@ -24,6 +48,7 @@ country_aliases as (
 cleaned as (
 
     select
+        {{ lakehouse.line_id('_source_file', '_row_number') }} as _line_id,
         _source_file,
         _ingested_at,
         _row_number,
@@ -61,8 +86,9 @@ typed as (
 
 ),
 
-rules as (
+new_lines as (
 
+    -- Rules 1-3: decided by the line alone.
     select
         *,
         _malformed_error is not null as is_malformed_line,
@@ -70,6 +96,18 @@ rules as (
         _malformed_error is null and parsed_subscription_date is null
             as is_invalid_subscription_date
     from typed
+
+),
+
+rules as (
+
+    select {{ line_columns | join(', ') }} from new_lines
+    {%- if is_incremental() %}
+    union all
+    -- Every stored line of a client id that has a new line: its copies are ranked again.
+    select {{ line_columns | join(', ') }} from {{ this }}
+    where client_id in (select new_lines.client_id from new_lines)
+    {%- endif %}
 
 ),
 

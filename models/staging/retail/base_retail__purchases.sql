@@ -1,11 +1,48 @@
 -- Every bronze purchase line with its cleaned values and the outcome of each SPEC §3 rule.
 -- The orphan rule looks up the silver clients: the one cross-entity reference staging allows.
+--
+-- Incremental on `_line_id` (doc block `incremental_processing`): a run cleans and checks the
+-- lines of new bronze files only (rules 1-7 look at the line alone), then evaluates rules 8-10
+-- again where their outcome can have changed: a stored line whose future-date check (rule 8,
+-- as_of_date) or orphan check (rule 9, silver clients) no longer gives its stored value, and
+-- every stored line of a purchase id that has a new or such a changed line (rule 10 ranks the
+-- copies of an id). Every other stored line keeps an outcome that a full rebuild would repeat.
+
+{{ config(
+    materialized='incremental',
+    unique_key='_line_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
+{%- set line_columns = [
+    '_line_id', '_source_file', '_ingested_at', '_row_number', '_malformed_error', '_raw_line',
+    'id_purchase', 'id_client', 'product', 'price', 'quantity', 'purchase_date', 'total',
+    'id_purchase_text', 'id_client_text', 'product_text', 'price_text', 'quantity_text',
+    'purchase_date_text', 'total_text', 'purchase_id', 'client_id', 'canonical_product',
+    'parsed_price', 'parsed_quantity', 'parsed_purchase_date', 'parsed_total',
+    'is_malformed_line', 'is_invalid_purchase_id', 'is_invalid_client_id', 'is_unknown_product',
+    'is_invalid_price', 'is_invalid_quantity', 'is_invalid_purchase_date',
+] %}
+
+{%- set is_future_purchase_date -%}
+    coalesce(parsed_purchase_date > {{ lakehouse.as_of_date() }}, false)
+{%- endset %}
+
+{%- set is_orphan_purchase -%}
+    _malformed_error is null and client_id is not null
+    and client_id not in (select clients.client_id from clients)
+{%- endset %}
 
 with
 
 source as (
 
-    select * from {{ source('retail', 'purchases') }}
+    {% if is_incremental() -%}
+        {{ lakehouse.new_bronze_lines(source('retail', 'purchases')) }}
+    {%- else -%}
+        select * from {{ source('retail', 'purchases') }}
+    {%- endif %}
 
 ),
 
@@ -24,6 +61,7 @@ clients as (
 cleaned as (
 
     select
+        {{ lakehouse.line_id('_source_file', '_row_number') }} as _line_id,
         _source_file,
         _ingested_at,
         _row_number,
@@ -64,8 +102,9 @@ typed as (
 
 ),
 
-rules as (
+new_lines as (
 
+    -- Rules 1-7: decided by the line alone.
     select
         *,
         _malformed_error is not null as is_malformed_line,
@@ -76,12 +115,62 @@ rules as (
             as is_invalid_price,
         _malformed_error is null and (parsed_quantity is null or parsed_quantity < 1)
             as is_invalid_quantity,
-        _malformed_error is null and parsed_purchase_date is null as is_invalid_purchase_date,
-        coalesce(parsed_purchase_date > {{ lakehouse.as_of_date() }}, false)
-            as is_future_purchase_date,
-        _malformed_error is null and client_id is not null
-        and client_id not in (select clients.client_id from clients) as is_orphan_purchase
+        _malformed_error is null and parsed_purchase_date is null as is_invalid_purchase_date
     from typed
+
+),
+
+{% if is_incremental() %}
+
+changed_lines as (
+
+    -- Stored lines whose rule 8 or 9 no longer gives the stored outcome.
+    select
+        _line_id,
+        purchase_id
+    from {{ this }}
+    where
+        is_future_purchase_date != ({{ is_future_purchase_date }})
+        or is_orphan_purchase != ({{ is_orphan_purchase }})
+
+),
+
+reranked_ids as (
+
+    select purchase_id from new_lines
+    where purchase_id is not null
+    union
+    select purchase_id from changed_lines
+    where purchase_id is not null
+
+),
+
+{% endif %}
+
+lines as (
+
+    select {{ line_columns | join(', ') }} from new_lines
+    {%- if is_incremental() %}
+    union all
+    select {{ line_columns | join(', ') }} from {{ this }}
+    where purchase_id in (select reranked_ids.purchase_id from reranked_ids)
+    union all
+    select {{ line_columns | join(', ') }} from {{ this }}
+    where
+        purchase_id is null
+        and _line_id in (select changed_lines._line_id from changed_lines)
+    {%- endif %}
+
+),
+
+rules as (
+
+    -- Rules 8-9: depend on as_of_date and on the silver clients.
+    select
+        *,
+        {{ is_future_purchase_date }} as is_future_purchase_date,
+        {{ is_orphan_purchase }} as is_orphan_purchase
+    from lines
 
 ),
 

@@ -1,0 +1,270 @@
+"""Incremental builds equal a full rebuild, model by model (silver and fct_sales are incremental).
+
+Five generated batches (re-sent clients that moved, purchases repeated in later batches, late
+purchases for old dates, future dates, every defect) plus hand-made files for what the generator
+does not produce: orphan purchases whose client arrives three batches later (the older orphan copy
+then wins over a newer valid copy of the same id), a late client with a future subscription date
+and another client's e-mail, and a purchase dated after as_of_date. Lake A lands and builds them one
+batch at a time; lake B holds the same bronze files and is built with `--full-refresh`; their
+exports must be identical (run ids aside, SPEC §5). Then a run with no new file skips silver and
+the fact and publishes the same data, and a new as_of_date with no new file is still exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import BIN, ROOT, clean_env, lakehouse
+
+pytestmark = pytest.mark.e2e
+
+AS_OF = "2025-06-30"
+LATER_AS_OF = "2025-07-31"  # after the future purchase and the future subscription below
+ORPHAN_CLIENT = 880_000_001  # a client that arrives in batch 4
+RESCUED = 900_000_001  # orphan copy (batch 1) then a valid copy for another client (batch 3)
+OLD_ORPHAN = 900_000_002  # orphan with an old date (batch 1), rescued in batch 4
+FUTURE = 900_000_003  # dated after AS_OF, before LATER_AS_OF
+RUN_ID_COLUMNS = {"run_id"}
+PURCHASE_HEADER = "id_purchase,id_client,product,price,quantity,purchase_date,total"
+CLIENT_HEADER = "id_client,name,email,subscription_date,country"
+EMAIL = re.compile(r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$")
+
+
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryFile("w+") as out:
+        done = subprocess.run(
+            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
+        out.seek(0)
+        text = out.read()
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} exited {done.returncode}\n{text[-6000:]}")
+    return subprocess.CompletedProcess(command, 0, text)
+
+
+def clean_clients(path: Path, count: int) -> list[dict]:
+    """The first clients of a generated file whose line is clean (they survive in silver)."""
+    found = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if (
+                row["id_client"].isdigit()
+                and EMAIL.match(row["email"])
+                and re.fullmatch(r"20\d\d-\d\d-\d\d", row["subscription_date"])
+                and row["country"] in ("France", "Germany", "Spain", "Italy", "UK")
+            ):
+                found.append(row)
+            if len(found) == count:
+                return found
+    raise AssertionError(f"not {count} clean clients in {path}")
+
+
+def write_extra_batches(src: Path, extra: Path) -> dict[int, list[Path]]:
+    """Hand-made files, by the step (batch) they land with."""
+    first, second = clean_clients(src / "clients_001.csv", 2)
+    known = first["id_client"]
+    moved_to = "Germany" if first["country"] != "Germany" else "France"
+    files = {
+        1: (
+            "x1_purchases.csv",
+            f"{PURCHASE_HEADER}\n"
+            f"{RESCUED},{ORPHAN_CLIENT},Laptop,1000.00,1,2024-05-01,1000.00\n"
+            f"{OLD_ORPHAN},{ORPHAN_CLIENT},Mouse,20.00,2,2023-11-15,40.00\n"
+            f"{FUTURE},{known},Phone,500.00,1,2025-07-15,500.00\n",
+        ),
+        3: (
+            "x3_purchases.csv",
+            f"{PURCHASE_HEADER}\n{RESCUED},{known},Tablet,300.00,1,2024-06-01,300.00\n",
+        ),
+        4: (
+            "x4_clients.csv",
+            f"{CLIENT_HEADER}\n"
+            f"{ORPHAN_CLIENT},Late Client,{second['email']},2025-07-10,Spain\n"
+            f"{known},{first['name']},{first['email']},{first['subscription_date']},{moved_to}\n",
+        ),
+    }
+    placed: dict[int, list[Path]] = {}
+    for step, (name, text) in files.items():
+        path = extra / name
+        path.write_text(text, encoding="utf-8")
+        placed.setdefault(step, []).append(path)
+    return placed
+
+
+class Lake:
+    """One lake: ingest, dbt build, export, read the published run."""
+
+    def __init__(self, root: Path, state: Path, target: Path):
+        self.root = root
+        self.env = clean_env(
+            LAKE_DIR=str(root), LAKEHOUSE_STATE_DIR=str(state), DBT_TARGET_PATH=str(target)
+        )
+        self.target = target
+
+    def ingest(self, files: list[Path]) -> None:
+        lakehouse("ingest", *map(str, files), env=self.env)
+
+    def build(self, as_of: str, *args: str) -> list[dict]:
+        command = [str(BIN / "dbt"), "build", "--exclude-resource-type", "unit_test", *args]
+        run([*command, "--vars", f"{{as_of_date: '{as_of}'}}", "--quiet"], self.env)
+        return json.loads((self.target / "run_results.json").read_text())["results"]
+
+    def selection(self, as_of: str) -> tuple[list[str], str]:
+        code = (
+            "import json; from orchestration.incremental import build_selection; "
+            f"print(json.dumps(build_selection('{as_of}')))"
+        )
+        out = run([str(BIN / "python"), "-c", code], self.env).stdout
+        args, message = json.loads(out.strip().splitlines()[-1])
+        return args, message
+
+    def export(self, as_of: str) -> dict:
+        lakehouse("export", "--as-of", as_of, env=self.env)
+        return json.loads((self.root / "gold" / "latest.json").read_text())
+
+    def published(self, latest: dict) -> dict[str, object]:
+        """Every exported model (rows sorted, run ids left out) and JSON document."""
+        conn = duckdb.connect()
+        content: dict[str, object] = {}
+        for layer, models in (("gold", latest["models"]), ("silver", latest["silver_models"])):
+            for model in models:
+                path = self.root / layer / latest["run_folder"] / f"{model}.parquet"
+                columns = [
+                    name
+                    for (name,) in conn.execute(
+                        f"select name from parquet_schema('{path}') where name != 'duckdb_schema'"
+                    ).fetchall()
+                    if name not in RUN_ID_COLUMNS
+                ]
+                select = ", ".join(f'"{c}"' for c in columns)
+                content[f"{layer}/{model}"] = conn.execute(
+                    f"select {select} from read_parquet('{path}') order by all"
+                ).fetchall()
+        for name in latest["documents"]:
+            document = json.loads((self.root / "gold" / latest["run_folder"] / name).read_text())
+            document.pop("run_id", None)
+            document.get("summary", {}).pop("run_id", None)
+            content[f"gold/{name}"] = document
+        return content
+
+    def silver_rows(self, latest: dict, model: str, columns: str, where: str) -> list[tuple]:
+        path = self.root / "silver" / latest["run_folder"] / f"{model}.parquet"
+        query = f"select {columns} from read_parquet('{path}') where {where}"
+        return duckdb.connect().execute(query).fetchall()
+
+
+def assert_same_exports(left: dict, right: dict) -> None:
+    assert sorted(left) == sorted(right)
+    different = [name for name in sorted(left) if left[name] != right[name]]
+    assert not different, f"exports differ: {different}"
+
+
+@pytest.fixture(scope="module")
+def lakes(tmp_path_factory):
+    base = tmp_path_factory.mktemp("incremental")
+    src, extra = base / "src", base / "extra"
+    extra.mkdir()
+    env = clean_env(LAKE_DIR=str(base / "unused"))
+    lakehouse(
+        "generate", "--out", str(src), "--clients", "600", "--seed", "5", "--end-date", AS_OF,
+        "--dirty-rate", "0.05", "--batches", "5", env=env,
+    )  # fmt: skip
+    extras = write_extra_batches(src, extra)
+    target = base / "target"  # one dbt target: partial parsing carries over between builds
+    a = Lake(base / "lake-a", base / "state", target)
+    b = Lake(base / "lake-b", base / "state", target)
+    return src, extras, a, b
+
+
+@pytest.fixture(scope="module")
+def incremental_builds(lakes):
+    """Lake A: batches 1..5 (and the hand-made files) landed and built one at a time."""
+    src, extras, a, _ = lakes
+    for step in range(1, 6):
+        files = sorted(src.glob(f"*_{step:03d}.csv")) + extras.get(step, [])
+        a.ingest(files)
+        a.build(AS_OF)
+    return a.export(AS_OF)
+
+
+def test_the_batches_hold_what_incremental_runs_must_get_right(lakes, incremental_builds):
+    src, _, a, _ = lakes
+    injected = json.loads((src / "generation_manifest.json").read_text())["injected"]
+    assert injected["clients"]["resent_moved"] > 0  # re-sent clients, moved
+    assert injected["purchases"]["repeated_purchase"] > 0  # duplicates in a later batch
+    latest = incremental_builds
+    # the late client rescued both orphans; the older (orphan) copy of RESCUED now wins
+    purchases, quarantine = "stg_retail__purchases", "stg_retail__purchases_quarantine"
+    rescued = a.silver_rows(latest, purchases, "client_id", f"purchase_id = {RESCUED}")
+    assert rescued == [(ORPHAN_CLIENT,)]
+    assert a.silver_rows(latest, purchases, "client_id", f"purchase_id = {OLD_ORPHAN}")
+    later_copy = a.silver_rows(latest, quarantine, "reject_reason", f"id_purchase = '{RESCUED}'")
+    assert later_copy == [("duplicate_purchase",)]
+    future = a.silver_rows(latest, quarantine, "reject_reason", f"id_purchase = '{FUTURE}'")
+    assert future == [("future_purchase_date",)]
+
+
+def test_incremental_builds_equal_a_full_refresh(lakes, incremental_builds):
+    _, _, a, b = lakes
+    shutil.copytree(a.root / "bronze", b.root / "bronze")
+    b.build(AS_OF, "--full-refresh")
+    assert_same_exports(a.published(incremental_builds), b.published(b.export(AS_OF)))
+
+
+def test_a_run_without_new_files_skips_silver_and_publishes_the_same(lakes, incremental_builds):
+    _, _, a, _ = lakes
+    args, message = a.selection(AS_OF)
+    assert args[-2:] == ["--exclude", "tag:bronze_driven"]
+    assert "no new bronze files" in message and "skipped" in message
+    results = a.build(AS_OF, *args[1:])
+    built = {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.")}
+    assert built and not {m for m in built if m.startswith(("base_", "stg_", "int_"))}
+    assert "fct_sales" not in built and "rpt_client_kpis" in built
+    assert_same_exports(a.published(incremental_builds), a.published(a.export(AS_OF)))
+
+
+def test_a_new_as_of_date_without_new_files_is_still_exact(lakes, incremental_builds):
+    _, _, a, b = lakes
+    if not (b.root / "bronze").exists():
+        shutil.copytree(a.root / "bronze", b.root / "bronze")
+    args, message = a.selection(LATER_AS_OF)
+    assert "--exclude" not in args
+    assert f"as_of_date {AS_OF} -> {LATER_AS_OF}" in message
+    a.build(LATER_AS_OF)
+    latest = a.export(LATER_AS_OF)
+    assert a.silver_rows(latest, "stg_retail__purchases", "*", f"purchase_id = {FUTURE}")
+    late = a.silver_rows(
+        latest,
+        "stg_retail__clients",
+        "cast(subscription_date as varchar), is_subscription_date_capped, has_shared_email",
+        f"client_id = {ORPHAN_CLIENT}",
+    )
+    assert late == [("2025-07-10", False, True)]  # no longer capped; shares an e-mail
+    b.build(LATER_AS_OF, "--full-refresh")
+    assert_same_exports(a.published(latest), b.published(b.export(LATER_AS_OF)))
+
+
+def test_an_earlier_as_of_date_takes_back_what_became_valid(lakes, incremental_builds):
+    """After the later as_of_date (previous test), going back to AS_OF with no new file makes the
+    purchase dated in between future again: it leaves silver and the fact (the fact's post-hook
+    deletes it), and everything still equals a full rebuild."""
+    _, _, a, b = lakes
+    if not (b.root / "bronze").exists():
+        shutil.copytree(a.root / "bronze", b.root / "bronze")
+    a.build(AS_OF)
+    latest = a.export(AS_OF)
+    assert not a.silver_rows(latest, "stg_retail__purchases", "*", f"purchase_id = {FUTURE}")
+    fact = a.root / "gold" / latest["run_folder"] / "fct_sales.parquet"
+    query = f"select count(*) from read_parquet('{fact}') where purchase_id = {FUTURE}"
+    assert duckdb.connect().execute(query).fetchone() == (0,)
+    b.build(AS_OF, "--full-refresh")
+    assert_same_exports(a.published(latest), b.published(b.export(AS_OF)))
