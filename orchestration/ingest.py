@@ -138,7 +138,12 @@ def _decode(chunk: bytes) -> tuple[list[str], set[int]]:
     """Decode a chunk of whole lines; return the lines and the indexes of lines with bad bytes."""
     _BAD_OFFSETS.clear()
     text = chunk.decode("utf-8", errors="lakehouse_mark_invalid")
-    bad_lines = {chunk.count(b"\n", 0, offset) for offset in _BAD_OFFSETS}
+    bad_lines: set[int] = set()
+    line, counted_to = 0, 0
+    for offset in _BAD_OFFSETS:  # ascending: count each newline once, not once per bad byte
+        line += chunk.count(b"\n", counted_to, offset)
+        counted_to = offset
+        bad_lines.add(line)
     return text.split("\n"), bad_lines
 
 

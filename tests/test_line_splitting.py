@@ -52,3 +52,19 @@ def test_audit_columns():
     assert rows[0]["_source_file"] == "f.csv"
     assert rows[0]["_ingested_at"] == WHEN
     assert rows[0]["_row_number"] == 40
+
+
+def test_invalid_bytes_on_several_lines_mark_exactly_those_lines():
+    # Bad bytes on the first line, twice on one line, and after clean lines: each flagged line
+    # is found by counting newlines once, in order (a per-byte recount was quadratic at scale).
+    raw = (
+        b"\xfe1,Ann,a@x.com,2024-01-01,France\n"
+        b"2,Bob,b@x.com,2024-01-01,France\n"
+        b"3,B\xffd\xff,c@x.com,2024-01-01,France\n"
+        b"4,Cy,d@x.com,2024-01-01,France\n"
+        b"5,Dee,e@x.com,2024-01-01,Fr\xc3\n"
+    )
+    rows = split(raw, first_line=10)
+    broken = [r["_row_number"] for r in rows if r["_malformed_error"] == "invalid UTF-8 bytes"]
+    assert broken == [10, 12, 14]
+    assert [r["id_client"] for r in rows if r["_malformed_error"] is None] == ["2", "4"]
