@@ -368,6 +368,8 @@ def _print_run(summary: dict) -> None:
     out.print(f"dbt: {tests}")
     if summary.get("silver"):
         out.print(f"silver: {summary['silver']}")
+    if summary.get("unit_tests"):
+        out.print(f"dbt unit tests: {summary['unit_tests']}")
     export_part = summary["export"]
     out.print(
         f"published {export_part['run_id']}: {len(export_part['gold'])} gold and "

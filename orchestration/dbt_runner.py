@@ -24,10 +24,20 @@ class DbtOutcome:
     timing: dict[str, float] = field(default_factory=dict)
     # what the build did with silver and the sales fact (orchestration/incremental.py)
     silver: str = ""
+    # whether the build ran the unit tests (orchestration/unit_tests.py)
+    unit_tests: str = ""
 
     @property
     def failures(self) -> list[str]:
         return [n for n, s in self.nodes.items() if s in ("error", "fail", "runtime error")]
+
+    def passed(self, resource_type: str) -> int:
+        """Nodes of one resource type (`unit_test`, `test`, `model`…) that passed or succeeded."""
+        return sum(
+            1
+            for unique_id, status in self.nodes.items()
+            if unique_id.startswith(f"{resource_type}.") and status in ("pass", "success")
+        )
 
     def counts(self) -> dict[str, int]:
         result: dict[str, int] = {}

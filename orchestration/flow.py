@@ -22,12 +22,12 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from orchestration import dbt_runner, run_report
+from orchestration import dbt_runner, run_report, unit_tests
 from orchestration.export import export, new_run_id, quality_report
 from orchestration.incremental import build_selection
 from orchestration.ingest import IngestReport, ingest
 from orchestration.runlock import run_lock
-from orchestration.settings import PROJECT_ROOT, get_settings
+from orchestration.settings import PROJECT_ROOT, Settings, get_settings
 from orchestration.storage import CredentialsRefused, Lake, duckdb_connection
 
 
@@ -66,16 +66,28 @@ def dbt_build_task(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
     """`dbt build` as one Prefect task: no per-node overhead (the default). Silver and the sales
     fact are left out when they already reflect every bronze file and this as_of_date."""
     settings = get_settings()
-    args, silver = build_selection(as_of_date, settings)
-    get_run_logger().info("silver: %s", silver)
+    args, silver, unit_test_plan = _build_args(as_of_date, settings)
     outcome = dbt_runner.run_dbt(
         [*args, "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})], settings
     )
-    outcome.silver = silver
+    outcome.silver, outcome.unit_tests = silver, unit_test_plan.describe()
     if not outcome.success:
         failed = ", ".join(outcome.failures[:10]) or "see logs/dbt.log"
         raise dbt_runner.DbtError(f"dbt build failed: {failed}")
+    unit_tests.record_pass(settings, unit_test_plan, outcome.passed("unit_test"))
     return outcome
+
+
+def _build_args(
+    as_of_date: str, settings: Settings
+) -> tuple[list[str], str, unit_tests.UnitTestPlan]:
+    """`dbt build` and what it leaves out: silver and the fact when no bronze file is new
+    (orchestration/incremental.py), the unit tests when the code is unchanged since they passed
+    (orchestration/unit_tests.py)."""
+    args, silver = build_selection(as_of_date, settings)
+    unit_test_plan = unit_tests.plan(settings)
+    get_run_logger().info("silver: %s; unit tests: %s", silver, unit_test_plan.describe())
+    return [*args, *unit_test_plan.dbt_args()], silver, unit_test_plan
 
 
 def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOutcome:
@@ -86,8 +98,7 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
     from prefect_dbt import PrefectDbtSettings
 
     settings = get_settings()
-    args, silver = build_selection(as_of_date, settings)
-    get_run_logger().info("silver: %s", silver)
+    args, silver, unit_test_plan = _build_args(as_of_date, settings)
     dbt_runner.dbt_environment()
     runner = _draining_runner_class()(
         settings=PrefectDbtSettings(
@@ -108,9 +119,13 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
         dbt_runner.release_dbt_connections()
         _join_node_threads(before)
     nodes, timing = dbt_runner.node_results(result.result)
-    return dbt_runner.DbtOutcome(
+    outcome = dbt_runner.DbtOutcome(
         "build", bool(result.success), nodes, time.monotonic() - started, timing, silver
     )
+    outcome.unit_tests = unit_test_plan.describe()
+    if outcome.success:
+        unit_tests.record_pass(settings, unit_test_plan, outcome.passed("unit_test"))
+    return outcome
 
 
 def _join_node_threads(before: set[threading.Thread], timeout: float = 120.0) -> None:
@@ -155,8 +170,12 @@ def _draining_runner_class():
 
 @task(name="dbt docs generate")
 def docs_task(as_of_date: str) -> dbt_runner.DbtOutcome:
+    """The lineage site and the catalog. `--no-compile`: the build has just compiled and run
+    every node (target/compiled, target/run); compiling them all again, incremental models'
+    compile-time queries included, would double that cost for pages that show the models'
+    code, lineage, columns and tests either way (`lakehouse docs` compiles, for the SQL tab)."""
     outcome = dbt_runner.run_dbt(
-        ["docs", "generate", "--static", "--vars", dbt_runner.dbt_vars(as_of_date)],
+        ["docs", "generate", "--static", "--no-compile", "--vars", dbt_runner.dbt_vars(as_of_date)],
         get_settings(),
     )
     if not outcome.success:
@@ -287,6 +306,7 @@ def pipeline(
                 per_node = (dbt_tasks or get_settings().dbt_task_granularity) == "node"
                 build = dbt_build(as_of_date, run_id, per_node)
                 summary["silver"] = build.silver
+                summary["unit_tests"] = build.unit_tests
                 summary["dbt"] = build.counts()
                 summary["dbt_timing"] = build.timing
 

@@ -82,6 +82,8 @@ def render(summary: dict) -> str:
         lines += _table(("status", "nodes"), sorted(summary["dbt"].items()))
         if summary.get("silver"):
             lines += [f"Silver: {summary['silver']}.", ""]
+        if summary.get("unit_tests"):
+            lines += [f"dbt unit tests: {summary['unit_tests']}.", ""]
 
     export = summary.get("export")
     if export:

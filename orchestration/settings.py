@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     )
     dbt_project_dir: Path = Field(default=PROJECT_ROOT, alias="LAKEHOUSE_DBT_PROJECT_DIR")
     dbt_target: Literal["lake"] = Field(default="lake", alias="DBT_TARGET")
+    dbt_unit_tests: Literal["changed", "always"] = Field(
+        default="changed",
+        alias="DBT_UNIT_TESTS",
+        description=(
+            "dbt unit tests in pipeline builds: when the project code changed since they last "
+            "passed (they check logic on fixed rows, not data), or on every build."
+        ),
+    )
     dbt_task_granularity: Literal["build", "node"] = Field(
         default="build",
         alias="DBT_TASK_GRANULARITY",

@@ -77,6 +77,11 @@ def test_second_run_ingests_nothing_and_exports_the_same(lake_dir_run, clean_sou
     )
     summary = json.loads(result.stdout)
     assert summary["ingest"]["landed"] == []
+    # The first run ran the unit tests and recorded the code they passed on; this one, on the
+    # same code, leaves them out (orchestration/unit_tests.py).
+    assert (lake / "warehouse" / "unit_tests_passed.json").exists()
+    assert summary["unit_tests"].startswith("skipped"), summary["unit_tests"]
+    assert "unit_test" not in summary["dbt_timing"] and summary["dbt_timing"]["test"] > 0
     already = [s for s in summary["ingest"]["skipped"] if "already in bronze" in s["reason"]]
     assert len(already) == 2
     second = read_latest(lake / "gold")
