@@ -41,6 +41,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from dashboard import streamlit_command
 from orchestration.settings import PROJECT_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -185,18 +186,7 @@ def streamlit_server(env: dict[str, str], log: Path, port: int | None = None) ->
     port = port or _free_port()
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(PROJECT_ROOT / "dashboard" / "app.py"),
-                "--server.headless=true",
-                "--server.address=127.0.0.1",
-                f"--server.port={port}",
-                "--browser.gatherUsageStats=false",
-                "--server.fileWatcherType=none",
-            ],
+            streamlit_command("127.0.0.1", port, "--server.fileWatcherType=none"),
             env=env,
             cwd=PROJECT_ROOT,
             stdout=out,

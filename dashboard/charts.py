@@ -178,6 +178,19 @@ def bars(
     return _layout(figure, title=title, x_label=category_label, y_label=value_label, yaxis=axis)
 
 
+def rfm_segments(frame: pd.DataFrame) -> go.Figure:
+    """Clients per RFM segment (`rfm_segment`, `clients`), one horizontal bar each."""
+    return bars(
+        frame,
+        category="rfm_segment",
+        value="clients",
+        title="Clients per RFM segment",
+        category_label="RFM segment",
+        value_label="Clients (count)",
+        horizontal=True,
+    )
+
+
 def histogram(
     frame: pd.DataFrame,
     *,

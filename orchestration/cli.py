@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestration.bench_cli import bench_app
-from orchestration.settings import PROJECT_ROOT, get_settings
+from orchestration.settings import get_settings
 
 app = typer.Typer(
     help="Retail lakehouse: object store → dbt/DuckDB → Parquet marts → dashboard.",
@@ -428,18 +428,10 @@ def dashboard(
     port: Annotated[int | None, typer.Option(help="Port (default 8501).")] = None,
 ) -> None:
     """Serve the Streamlit dashboard over the latest export."""
+    from dashboard import streamlit_command
+
     settings = get_settings()
-    args = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(PROJECT_ROOT / "dashboard" / "app.py"),
-        "--server.headless=true",
-        f"--server.address={host or settings.dashboard_host}",
-        f"--server.port={port or settings.dashboard_port}",
-        "--browser.gatherUsageStats=false",
-    ]
+    args = streamlit_command(host or settings.dashboard_host, port or settings.dashboard_port)
     raise typer.Exit(subprocess.call(args))
 
 

@@ -49,19 +49,7 @@ shell.note_unfiltered(filters)
 segments = data.rfm_segments(manifest)
 segment_chart, grid_chart = st.columns(2)
 with segment_chart:
-    st.plotly_chart(
-        charts.bars(
-            segments,
-            category="rfm_segment",
-            value="clients",
-            title="Clients per RFM segment",
-            category_label="RFM segment",
-            value_label="Clients (count)",
-            horizontal=True,
-        ),
-        width="stretch",
-        key="clients_segments",
-    )
+    st.plotly_chart(charts.rfm_segments(segments), width="stretch", key="clients_segments")
 with grid_chart:
     grid = data.rfm_grid(manifest).pivot(index="r_score", columns="f_score", values="clients")
     st.plotly_chart(

@@ -89,17 +89,7 @@ with activity:
     st.caption("Active: a purchase in the 90 days up to the as-of date.")
 with segments:
     st.plotly_chart(
-        charts.bars(
-            data.rfm_segments(manifest),
-            category="rfm_segment",
-            value="clients",
-            title="Clients per RFM segment",
-            category_label="RFM segment",
-            value_label="Clients (count)",
-            horizontal=True,
-        ),
-        width="stretch",
-        key="overview_segments",
+        charts.rfm_segments(data.rfm_segments(manifest)), width="stretch", key="overview_segments"
     )
 shell.note_unfiltered(filters)
 
