@@ -71,8 +71,7 @@ spent_median as (
     -- Continuous median on integer cents: a DOUBLE holding n or n + 0.5 cents exactly (the
     -- same median on DECIMAL(18,2) would be truncated to the cent).
     select
-        percentile_cont(0.5) within group (order by cast(spent_cents as bigint))
-            as median_spent_cents
+        {{ lakehouse.percentile_cont('spent_cents', 0.5) }} as median_spent_cents
     from purchasing
 
 ),
@@ -84,16 +83,19 @@ scored as (
         ranked.*,
         spent_median.median_spent_cents,
         cast(
-            (5 * ranked.recency_rank + ranked.purchasing_clients - 1)
-            // ranked.purchasing_clients as integer
+            {{ lakehouse.int_div(
+                '5 * ranked.recency_rank + ranked.purchasing_clients - 1', 'ranked.purchasing_clients'
+            ) }} as integer
         ) as r_score,
         cast(
-            (5 * ranked.frequency_rank + ranked.purchasing_clients - 1)
-            // ranked.purchasing_clients as integer
+            {{ lakehouse.int_div(
+                '5 * ranked.frequency_rank + ranked.purchasing_clients - 1', 'ranked.purchasing_clients'
+            ) }} as integer
         ) as f_score,
         cast(
-            (5 * ranked.monetary_rank + ranked.purchasing_clients - 1)
-            // ranked.purchasing_clients as integer
+            {{ lakehouse.int_div(
+                '5 * ranked.monetary_rank + ranked.purchasing_clients - 1', 'ranked.purchasing_clients'
+            ) }} as integer
         ) as m_score
     from ranked
     cross join spent_median
