@@ -181,7 +181,7 @@
 {% macro default__grid_lookup(grid, row, col) -%}
     [
     {%- for cells in grid %}
-        [{% for cell in cells %}'{{ cell | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %}]
+        [{% for cell in cells %}'{{ dbt.escape_single_quotes(cell) }}'{% if not loop.last %}, {% endif %}{% endfor %}]
         {%- if not loop.last %},{% endif %}
     {%- endfor %}
     ][{{ row }}][{{ col }}]
@@ -190,7 +190,7 @@
 {% macro spark__grid_lookup(grid, row, col) -%}
     element_at(element_at(array(
     {%- for cells in grid %}
-        array({% for cell in cells %}'{{ cell | replace("'", "\\'") }}'{% if not loop.last %}, {% endif %}{% endfor %})
+        array({% for cell in cells %}'{{ dbt.escape_single_quotes(cell) }}'{% if not loop.last %}, {% endif %}{% endfor %})
         {%- if not loop.last %},{% endif %}
     {%- endfor %}
     ), {{ row }}), {{ col }})

@@ -71,8 +71,10 @@ final as (
         dates.day_name,
         dates.week_start_date,
         dates.month_start_date,
-        {{ dbt.datediff('clients.subscription_date', 'purchases.purchase_date', 'day') }}
-            as customer_tenure_days
+        cast(
+            {{ dbt.datediff('clients.subscription_date', 'purchases.purchase_date', 'day') }}
+            as bigint
+        ) as customer_tenure_days
     from purchases
     inner join clients
         on purchases.client_id = clients.client_id
