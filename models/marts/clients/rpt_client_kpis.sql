@@ -35,10 +35,14 @@ purchasing as (
 
     select
         *,
-        cast({{ dbt.datediff('first_purchase_date', lakehouse.as_of_date(), 'day') }} as bigint)
-            as customer_lifetime_days,
-        cast({{ dbt.datediff('last_purchase_date', lakehouse.as_of_date(), 'day') }} as bigint)
-            as days_since_last_purchase
+        cast(
+            {{ dbt.datediff('first_purchase_date', lakehouse.as_of_date(), 'day') }}
+            as bigint
+        ) as customer_lifetime_days,
+        cast(
+            {{ dbt.datediff('last_purchase_date', lakehouse.as_of_date(), 'day') }}
+            as bigint
+        ) as days_since_last_purchase
     from per_client
 
 ),
@@ -109,7 +113,8 @@ segmented as (
         case
             when r_score in (1, 2) and f_score in (1, 2) then 'Hibernating'
             when r_score in (1, 2) and f_score in (3, 4) then 'At Risk'
-            when r_score in (1, 2) and f_score = 5 then '{{ dbt.escape_single_quotes("Can't Lose Them") }}'
+            when r_score in (1, 2) and f_score = 5
+                then '{{ dbt.escape_single_quotes("Can't Lose Them") }}'
             when r_score = 3 and f_score in (1, 2) then 'About to Sleep'
             when r_score = 3 and f_score = 3 then 'Need Attention'
             when r_score in (3, 4) and f_score in (4, 5) then 'Loyal Customers'
