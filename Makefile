@@ -23,7 +23,7 @@ help: ## List the targets
 
 $(BIN)/lakehouse: pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --extra spark
 	@touch $@
 
 install: $(BIN)/lakehouse ## Create .venv from uv.lock (installs uv with pip if missing)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestration.bench_cli import bench_app
-from orchestration.settings import PROJECT_ROOT, get_settings
+from orchestration.settings import PROJECT_ROOT, get_settings, reload_settings
 
 app = typer.Typer(
     help="Retail lakehouse: object store → dbt/DuckDB → Parquet marts → dashboard.",
@@ -290,6 +290,28 @@ DbtTasksOption = Annotated[
 ]
 
 
+def _target_option(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value not in ("lake", "spark", "spark_cluster"):
+        raise typer.BadParameter(
+            f"--target must be 'lake', 'spark' or 'spark_cluster', got {value!r}"
+        )
+    os.environ["DBT_TARGET"] = value
+    reload_settings()
+    return value
+
+
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        callback=_target_option,
+        help="dbt target: 'lake' (DuckDB), 'spark' (local PySpark, needs LAKE_DIR) or "
+        "'spark_cluster'. Default: DBT_TARGET.",
+    ),
+]
+
+
 @app.command()
 def run(
     sources: Annotated[
@@ -299,6 +321,7 @@ def run(
         str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD (default today, UTC).")
     ] = None,
     dbt_tasks: DbtTasksOption = None,
+    target: TargetOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:

@@ -137,8 +137,10 @@ final as (
         dates.day_name,
         dates.week_start_date,
         dates.month_start_date,
-        {{ dbt.datediff('clients.subscription_date', 'purchases_to_build.purchase_date', 'day') }}
-            as customer_tenure_days,
+        cast(
+            {{ dbt.datediff('clients.subscription_date', 'purchases_to_build.purchase_date', 'day') }}
+            as bigint
+        ) as customer_tenure_days,
         purchases_to_build._row_state
     from purchases_to_build
     inner join clients

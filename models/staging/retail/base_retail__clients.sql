@@ -64,7 +64,7 @@ cleaned as (
         {{ lakehouse.clean_text('email') }} as email_text,
         {{ lakehouse.clean_text('subscription_date') }} as subscription_date_text,
         {{ lakehouse.clean_text('country') }} as country_text,
-        lower(regexp_replace({{ lakehouse.clean_text('country') }}, '\s+', ' ', 'g'))
+        lower({{ lakehouse.regexp_replace_all(lakehouse.clean_text('country'), '\\s+', ' ') }})
             as country_key
     from source
 
