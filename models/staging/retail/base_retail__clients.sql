@@ -7,7 +7,7 @@
 -- rule 4 at the lines of the same id.
 
 {{ config(
-    materialized='incremental',
+    materialized=lakehouse.incremental_materialization(),
     unique_key='_line_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
