@@ -177,6 +177,11 @@ def export(
     lake.ensure_layers()
     run_id = run_id or new_run_id()
     folder = run_folder(run_id)
+    if settings.dbt_target == "spark_cluster":
+        raise ExportError(
+            "DBT_TARGET=spark_cluster: the export reads a local warehouse only (target lake or "
+            "spark); on a cluster, publish the gold tables from the cluster itself"
+        )
     if not warehouse_exists(settings):
         raise ExportError(
             f"no {settings.engine} warehouse under {settings.warehouse_path.parent}: "
