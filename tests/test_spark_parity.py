@@ -8,7 +8,9 @@ gold and silver model must be equal row by row: counts exact, DECIMAL within 0.0
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -50,9 +52,18 @@ def two_runs(tmp_path_factory, state_dir, prefect_api, dirty_sources):
     lakehouse("ingest", str(dirty_sources), env=env)
     runs = {}
     for target in ("lake", "spark"):
-        lakehouse("run", "--as-of", END_DATE, "--target", target, env=env, timeout=2400)
+        started = time.perf_counter()
+        result = lakehouse(
+            "run", "--as-of", END_DATE, "--target", target, "--json", env=env, timeout=2400
+        )
+        # The README quotes these times (`pytest -s tests/test_spark_parity.py` prints them).
+        stages = json.loads(result.stdout)["durations"]
+        print(
+            f"\nlakehouse run --target {target}: {time.perf_counter() - started:.1f} s wall; "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in stages.items())
+        )
         runs[target] = read_latest(lake / "gold")
-    return lake, runs
+    return lake, runs, env
 
 
 def _rows(conn, path: Path, columns: list[str]) -> list[tuple]:
@@ -71,7 +82,7 @@ def _same(a, b) -> bool:
 
 
 def test_both_targets_export_the_same_models(two_runs):
-    _, runs = two_runs
+    _, runs, _ = two_runs
     assert runs["lake"]["run_id"] != runs["spark"]["run_id"]
     assert runs["lake"]["models"] == runs["spark"]["models"]
     assert runs["lake"]["silver_models"] == runs["spark"]["silver_models"]
@@ -79,7 +90,7 @@ def test_both_targets_export_the_same_models(two_runs):
 
 
 def test_every_exported_model_matches_row_by_row(two_runs):
-    lake, runs = two_runs
+    lake, runs, _ = two_runs
     conn = duckdb.connect()
     problems = []
     for layer, key in (("gold", "models"), ("silver", "silver_models")):
@@ -111,3 +122,15 @@ def test_every_exported_model_matches_row_by_row(two_runs):
                     problems.append(f"{layer}/{model} row {row_a[:3]}: {'; '.join(diff[:3])}")
                     break
     assert not problems, "\n".join(problems)
+
+
+def test_export_and_where_take_the_spark_target(two_runs):
+    """`lakehouse export --target spark` republishes the Spark warehouse the run built."""
+    lake, runs, env = two_runs
+    where = lakehouse("where", "--target", "spark", env={**env, "COLUMNS": "250"}).stdout
+    assert str(lake / "warehouse" / "spark") in where
+    result = lakehouse("export", "--target", "spark", "--as-of", END_DATE, "--json", env=env)
+    published = json.loads(result.stdout)
+    assert published["run_id"] != runs["spark"]["run_id"]
+    assert {**published["gold"], **published["silver"]} == runs["spark"]["row_counts"]
+    assert read_latest(lake / "gold")["run_id"] == published["run_id"]
