@@ -16,14 +16,14 @@ DEMO_CLIENTS ?= 20000
 DEMO_DIRTY_RATE ?= 0.02
 DEMO_SEED ?= 42
 
-.PHONY: help install demo test lint dbt-check browser pytest docs dashboard objectstore-stop clean
+.PHONY: help install demo test lint dbt-check browser java pytest docs dashboard objectstore-stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(BIN)/lakehouse: pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --extra spark
 	@touch $@
 
 install: $(BIN)/lakehouse ## Create .venv from uv.lock (installs uv with pip if missing)
@@ -69,7 +69,16 @@ browser: ## Install Debian's chromium for the browser tests when it is missing (
 			apt-get install -y --no-install-recommends chromium; \
 	fi
 
-pytest: install browser ## The pytest suites (browser tests included)
+# The Spark target (tests/test_spark_parity.py) runs PySpark in-process on a Java 17 runtime.
+java: ## Install Debian's Java 17 runtime for the Spark target when `java` is missing (apt-get)
+	@if ! command -v java >/dev/null 2>&1; then \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends openjdk-17-jre-headless; \
+	fi
+
+pytest: install browser java ## The pytest suites (browser and Spark tests included)
 	$(BIN)/pytest
 
 docs: install ## Generate and serve the dbt docs (lineage) on 127.0.0.1:8080

@@ -12,6 +12,15 @@
     )
 {%- endmacro %}
 
+{#- Spark: sequence() of dates, exploded (null bounds give no row, like DuckDB's range). -#}
+{% macro spark__date_spine(start_date, end_date, name) -%}
+    select explode(sequence(
+        cast({{ start_date }} as date),
+        cast({{ end_date }} as date),
+        interval 1 day
+    )) as {{ name }}
+{%- endmacro %}
+
 {#- The calendar attributes of a date (ISO week and day of week, Monday = 1). -#}
 {% macro calendar_columns(day) -%}
     {{ return(adapter.dispatch('calendar_columns', 'lakehouse')(day)) }}
@@ -32,4 +41,28 @@
     strftime({{ day }}, '%A') as day_name,
     cast(date_trunc('week', {{ day }}) as date) as week_start_date,
     extract(isodow from {{ day }}) in (6, 7) as is_weekend
+{%- endmacro %}
+
+{#-
+    Spark: `week` and `yearofweek` are ISO 8601, `dayofweek_iso` is Monday = 1, date_trunc('week')
+    is the Monday; date_format names are English (Locale.US) whatever the JVM locale.
+-#}
+{% macro spark__calendar_columns(day) -%}
+    cast(extract(year from {{ day }}) as integer) as year,
+    cast(extract(quarter from {{ day }}) as integer) as quarter,
+    cast(extract(month from {{ day }}) as integer) as month,
+    date_format({{ day }}, 'MMMM') as month_name,
+    date_format({{ day }}, 'yyyy-MM') as year_month,
+    cast(date_trunc('month', {{ day }}) as date) as month_start_date,
+    cast(extract(yearofweek from {{ day }}) as integer) as iso_year,
+    cast(extract(week from {{ day }}) as integer) as iso_week,
+    concat(
+        cast(extract(yearofweek from {{ day }}) as string),
+        '-W',
+        lpad(cast(extract(week from {{ day }}) as string), 2, '0')
+    ) as iso_year_week,
+    cast(extract(dayofweek_iso from {{ day }}) as integer) as iso_day_of_week,
+    date_format({{ day }}, 'EEEE') as day_name,
+    cast(date_trunc('week', {{ day }}) as date) as week_start_date,
+    extract(dayofweek_iso from {{ day }}) in (6, 7) as is_weekend
 {%- endmacro %}

@@ -28,6 +28,31 @@
     end
 {%- endmacro %}
 
+{% macro spark__clean_text(column) -%}
+    case
+        when lower({{ lakehouse.regexp_replace_all(column, '^\\s+|\\s+$', '') }})
+            in ('', 'null', 'none', 'nan', 'n/a', 'na', '#n/a', '<na>') then null
+        else {{ lakehouse.regexp_replace_all(column, '^\\s+|\\s+$', '') }}
+    end
+{%- endmacro %}
+
+{#-
+    Replace every match of a regular expression. `pattern` is the regex itself (RE2 / Java
+    syntax, backslashes single): each engine quotes it as its string literals need.
+-#}
+{% macro regexp_replace_all(column, pattern, replacement) -%}
+    {{ return(adapter.dispatch('regexp_replace_all', 'lakehouse')(column, pattern, replacement)) }}
+{%- endmacro %}
+
+{% macro default__regexp_replace_all(column, pattern, replacement) -%}
+    regexp_replace({{ column }}, '{{ pattern }}', '{{ replacement }}', 'g')
+{%- endmacro %}
+
+{#- Spark string literals treat a backslash as an escape: double it; Spark replaces every match. -#}
+{% macro spark__regexp_replace_all(column, pattern, replacement) -%}
+    regexp_replace({{ column }}, '{{ pattern | replace('\\', '\\\\') }}', '{{ replacement }}')
+{%- endmacro %}
+
 {#- True when the whole text matches a regular expression. -#}
 {% macro matches(column, pattern) -%}
     {{ return(adapter.dispatch('matches', 'lakehouse')(column, pattern)) }}
@@ -35,6 +60,14 @@
 
 {% macro default__matches(column, pattern) -%}
     regexp_full_match({{ column }}, '{{ pattern }}')
+{%- endmacro %}
+
+{#-
+    Java's `$` also matches before a final line break: anchor on `\z` (the very end) instead,
+    so that 'abc\n' does not fully match 'abc' (RE2's full match does not either).
+-#}
+{% macro spark__matches(column, pattern) -%}
+    ({{ column }} rlike '^(?:{{ pattern | replace('\\', '\\\\') }})\\z')
 {%- endmacro %}
 
 {#- A positive integer id from digits only (at most 18), else null. -#}
@@ -63,6 +96,23 @@
     end
 {%- endmacro %}
 
+{#-
+    Spark: the layout is already validated by the pattern, so the strict (CORRECTED) parser
+    returns null for an impossible date or time (ANSI mode is off under dbt-spark).
+-#}
+{% macro spark__parse_date(column) -%}
+    case
+        when {{ lakehouse.matches(column, '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
+            then to_date({{ column }}, 'yyyy-MM-dd')
+        when {{ lakehouse.matches(column, '[0-9]{4}/[0-9]{2}/[0-9]{2}') }}
+            then to_date({{ column }}, 'yyyy/MM/dd')
+        when {{ lakehouse.matches(column, '[0-9]{2}/[0-9]{2}/[0-9]{4}') }}
+            then to_date({{ column }}, 'dd/MM/yyyy')
+        when {{ lakehouse.matches(column, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}') }}
+            then cast(to_timestamp({{ column }}, "yyyy-MM-dd'T'HH:mm:ss") as date)
+    end
+{%- endmacro %}
+
 {#- A plain decimal (no exponent, no thousands separator) as DECIMAL(18,2), else null. -#}
 {% macro parse_money(column) -%}
     case
@@ -77,6 +127,11 @@
 
 {% macro default__try_decimal(column) -%}
     try_cast({{ column }} as decimal(18, 2))
+{%- endmacro %}
+
+{#- Spark (ANSI off): a failed or overflowing cast is null; rounding is half up (away from zero). -#}
+{% macro spark__try_decimal(column) -%}
+    cast({{ column }} as decimal(18, 2))
 {%- endmacro %}
 
 {#- An integer quantity: digits with an optional sign and an all-zero fraction ('2.0' is 2). -#}
@@ -124,4 +179,31 @@
     union all
     {%- endif %}
     {%- endfor %}
+{%- endmacro %}
+
+{#-
+    The cell (row, col), both 1-based, of a literal grid given as a list of rows of strings (an
+    independent encoding of a lookup table in tests). DuckDB: nested list literal, Spark:
+    element_at over array(array(…)).
+-#}
+{% macro grid_lookup(grid, row, col) -%}
+    {{ return(adapter.dispatch('grid_lookup', 'lakehouse')(grid, row, col)) }}
+{%- endmacro %}
+
+{% macro default__grid_lookup(grid, row, col) -%}
+    [
+    {%- for cells in grid %}
+        [{% for cell in cells %}'{{ dbt.escape_single_quotes(cell) }}'{% if not loop.last %}, {% endif %}{% endfor %}]
+        {%- if not loop.last %},{% endif %}
+    {%- endfor %}
+    ][{{ row }}][{{ col }}]
+{%- endmacro %}
+
+{% macro spark__grid_lookup(grid, row, col) -%}
+    element_at(element_at(array(
+    {%- for cells in grid %}
+        array({% for cell in cells %}'{{ dbt.escape_single_quotes(cell) }}'{% if not loop.last %}, {% endif %}{% endfor %})
+        {%- if not loop.last %},{% endif %}
+    {%- endfor %}
+    ), {{ row }}), {{ col }})
 {%- endmacro %}

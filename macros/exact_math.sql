@@ -6,7 +6,34 @@
 
 {#- Money as integer cents. -#}
 {% macro to_cents(expression) -%}
-    cast(({{ expression }}) * 100 as hugeint)
+    cast(({{ expression }}) * 100 as {{ lakehouse.type_wide_integer() }})
+{%- endmacro %}
+
+{#- The widest exact integer type: DuckDB's HUGEINT (128 bits), Spark's DECIMAL(38, 0). -#}
+{% macro type_wide_integer() -%}
+    {{ return(adapter.dispatch('type_wide_integer', 'lakehouse')()) }}
+{%- endmacro %}
+
+{% macro default__type_wide_integer() -%}
+    hugeint
+{%- endmacro %}
+
+{% macro spark__type_wide_integer() -%}
+    decimal(38, 0)
+{%- endmacro %}
+
+{#- Integer division truncating toward zero, of non-negative integer-valued operands. -#}
+{% macro int_div(numerator, denominator) -%}
+    {{ return(adapter.dispatch('int_div', 'lakehouse')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__int_div(numerator, denominator) -%}
+    ({{ numerator }}) // ({{ denominator }})
+{%- endmacro %}
+
+{#- Spark's `div` is exact on DECIMAL operands and returns a BIGINT. -#}
+{% macro spark__int_div(numerator, denominator) -%}
+    ({{ numerator }}) div ({{ denominator }})
 {%- endmacro %}
 
 {#-
@@ -14,17 +41,18 @@
     numerator and denominator must be integer-valued; null when the denominator is null or 0.
 -#}
 {% macro exact_ratio(numerator, denominator, multiplier=1, scale=2) -%}
+    {%- set wide = lakehouse.type_wide_integer() | trim -%}
     case
         when ({{ denominator }}) is null or ({{ denominator }}) = 0 then null
         else cast(
             cast(
-                sign(cast({{ numerator }} as hugeint)) * sign(cast({{ denominator }} as hugeint))
-                * (
-                    (
-                        2 * abs(cast({{ numerator }} as hugeint)) * {{ multiplier * (10 ** scale) }}
-                        + abs(cast({{ denominator }} as hugeint))
-                    ) // (2 * abs(cast({{ denominator }} as hugeint)))
-                ) as decimal(38, 0)
+                cast(sign(cast({{ numerator }} as {{ wide }})) as integer)
+                * cast(sign(cast({{ denominator }} as {{ wide }})) as integer)
+                * cast({{ lakehouse.int_div(
+                    '2 * abs(cast(' ~ numerator ~ ' as ' ~ wide ~ ')) * ' ~ (multiplier * (10 ** scale))
+                    ~ ' + abs(cast(' ~ denominator ~ ' as ' ~ wide ~ '))',
+                    '2 * abs(cast(' ~ denominator ~ ' as ' ~ wide ~ '))'
+                ) }} as {{ wide }}) as decimal(38, 0)
             ) * {{ '0.' ~ ('0' * (scale - 1)) ~ '1' if scale > 0 else '1' }}
             as decimal(18, {{ scale }})
         )

@@ -17,6 +17,13 @@
     cast(hash({{ source_file }}) as hugeint) * 1099511627776 + {{ row_number }}
 {%- endmacro %}
 
+{#- Spark: xxhash64 (signed BIGINT) in the wide exact integer. Values differ from DuckDB's; the
+    key is internal to base_ models and never exported. -#}
+{% macro spark__line_id(source_file, row_number) -%}
+    cast(xxhash64({{ source_file }}) as {{ lakehouse.type_wide_integer() }}) * 1099511627776
+    + {{ row_number }}
+{%- endmacro %}
+
 {#- A 64-bit fingerprint of several values (change detection in fct_sales). -#}
 {% macro fingerprint(columns) -%}
     {{ return(adapter.dispatch('fingerprint', 'lakehouse')(columns)) }}
@@ -24,6 +31,41 @@
 
 {% macro default__fingerprint(columns) -%}
     hash({{ columns | join(', ') }})
+{%- endmacro %}
+
+{#- Spark: xxhash64 (BIGINT; Spark has no unsigned type). `_row_state` is never exported. -#}
+{% macro spark__fingerprint(columns) -%}
+    xxhash64({{ columns | join(', ') }})
+{%- endmacro %}
+
+{#- The materialization of the incremental models (base_ models and fct_sales). Spark without
+    Delta has no DELETE and no MERGE, so `delete+insert` cannot run there: on Spark those models
+    are plain tables rebuilt in full each run (is_incremental() is then false, and the models
+    take their full-build branch, which is the reference a full refresh on DuckDB gives). -#}
+{% macro incremental_materialization() -%}
+    {{ return(adapter.dispatch('incremental_materialization', 'lakehouse')()) }}
+{%- endmacro %}
+
+{% macro default__incremental_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__incremental_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+{#- fct_sales post-hook: delete the stored purchases that left silver. Only an incremental table
+    keeps rows of earlier runs; on Spark the table is rebuilt in full (and has no DELETE), so the
+    hook renders nothing and dbt skips it. -#}
+{% macro prune_rows_not_in(relation, key, source_relation) -%}
+    {{ return(adapter.dispatch('prune_rows_not_in', 'lakehouse')(relation, key, source_relation)) }}
+{%- endmacro %}
+
+{% macro default__prune_rows_not_in(relation, key, source_relation) -%}
+    delete from {{ relation }} where {{ key }} not in (select {{ key }} from {{ source_relation }})
+{%- endmacro %}
+
+{% macro spark__prune_rows_not_in(relation, key, source_relation) -%}
 {%- endmacro %}
 
 {#- The bronze lines of `source_relation` whose file the model being built does not hold yet.
@@ -45,7 +87,7 @@
     {%- if files | length > 0 %}
         _source_file in (
         {%- for file in files %}
-            '{{ file | replace("'", "''") }}'{% if not loop.last %},{% endif %}
+            '{{ dbt.escape_single_quotes(file) }}'{% if not loop.last %},{% endif %}
         {%- endfor %}
         )
     {%- else %}
@@ -58,6 +100,16 @@
     and which as_of_date they reflect (table `incremental_state`, one row per file).
     orchestration/incremental.py reads it to tell whether the next run has silver work to do. -#}
 {% macro record_incremental_state(results) -%}
+    {{ return(adapter.dispatch('record_incremental_state', 'lakehouse')(results)) }}
+{%- endmacro %}
+
+{#- Spark: no incremental runs (see incremental_materialization), so no state to record;
+    orchestration/incremental.py always builds silver on Spark. -#}
+{% macro spark__record_incremental_state(results) -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{% macro default__record_incremental_state(results) -%}
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}{{ return('') }}{%- endif -%}
     {%- set required = [] -%}
     {%- set line_models = [] -%}

@@ -19,6 +19,11 @@
     quantile_cont(cast({{ expression }} as double), {{ fraction }})
 {%- endmacro %}
 
+{#- Spark's percentile() is exact, with the same linear interpolation. -#}
+{% macro spark__percentile_cont(expression, fraction) -%}
+    percentile(cast({{ expression }} as double), {{ fraction }})
+{%- endmacro %}
+
 {#-
     Sample standard deviation (divisor n − 1) of an integer-valued measure (cents, units) from its
     exact aggregates: n, Σx and Σx². The variance numerator n·Σx² − (Σx)² is computed in integer
@@ -31,11 +36,33 @@
         when ({{ n }}) >= 2
             then sqrt(
                 cast(
-                    cast({{ n }} as hugeint) * ({{ total_of_squares }})
+                    cast({{ n }} as {{ lakehouse.type_wide_integer() }}) * ({{ total_of_squares }})
                     - ({{ total }}) * ({{ total }})
                     as double
                 )
                 / (cast({{ n }} as double) * (cast({{ n }} as double) - 1))
             )
     end
+{%- endmacro %}
+
+{#-
+    `column` values joined with `delimiter` in the order of `order_by` (ascending). dbt.listagg
+    drops the order on Spark, so Spark sorts (key, value) pairs itself.
+-#}
+{% macro ordered_listagg(column, delimiter, order_by) -%}
+    {{ return(adapter.dispatch('ordered_listagg', 'lakehouse')(column, delimiter, order_by)) }}
+{%- endmacro %}
+
+{% macro default__ordered_listagg(column, delimiter, order_by) -%}
+    {{ dbt.listagg(column, "'" ~ delimiter ~ "'", 'order by ' ~ order_by) }}
+{%- endmacro %}
+
+{% macro spark__ordered_listagg(column, delimiter, order_by) -%}
+    array_join(
+        transform(
+            array_sort(collect_list(named_struct('k', {{ order_by }}, 'v', {{ column }}))),
+            pair -> pair.v
+        ),
+        '{{ delimiter }}'
+    )
 {%- endmacro %}

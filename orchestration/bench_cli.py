@@ -14,6 +14,14 @@ import typer
 bench_app = typer.Typer(help="Benchmarks: print timings and peak memory, write them as JSON.")
 
 
+def _bench_target(value: str | None) -> str | None:
+    if value not in (None, "lake", "spark"):
+        raise typer.BadParameter(
+            f"--target must be 'lake' or 'spark' (the bench builds a local lake), got {value!r}"
+        )
+    return value
+
+
 @bench_app.command("pipeline")
 def bench_pipeline(
     clients: Annotated[int, typer.Option(min=10, help="Clients to generate.")] = 20_000,
@@ -28,6 +36,14 @@ def bench_pipeline(
         str | None, typer.Option(help="DuckDB memory_limit for the run (default: settings).")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json-out", help="Write figures here.")] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            callback=_bench_target,
+            help="dbt target of the timed runs: 'lake' (DuckDB) or 'spark' (local PySpark; "
+            "the incremental run is a full rebuild there). Default: DBT_TARGET.",
+        ),
+    ] = None,
 ) -> None:
     """Time generate, ingest, dbt build, export and an incremental run (+ pandas baseline)."""
     from orchestration.bench_pipeline import run_pipeline_bench
@@ -39,6 +55,7 @@ def bench_pipeline(
         work_dir=work_dir,
         memory_limit=memory_limit,
         json_out=json_out,
+        target=target,
     )
 
 

@@ -275,10 +275,11 @@ def private_dbt_project(target: Path) -> Path:
     return target
 
 
-def bench_env(work: Path, memory_limit: str | None) -> dict[str, str]:
+def bench_env(work: Path, memory_limit: str | None, target: str | None = None) -> dict[str, str]:
     """The caller's environment minus anything that points at another lake, plus ours.
 
-    Engine knobs (DUCKDB_THREADS, DBT_THREADS, …) and PREFECT_API_URL pass through.
+    Engine knobs (DUCKDB_THREADS, DBT_THREADS, …), DBT_TARGET and PREFECT_API_URL pass through;
+    `target` (`--target`) overrides DBT_TARGET.
     """
     dropped = ("LAKE", "S3_", "OBJECTSTORE", "PREFECT_HOME", "DBT_TARGET_PATH")
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
@@ -291,6 +292,8 @@ def bench_env(work: Path, memory_limit: str | None) -> dict[str, str]:
     )
     if memory_limit:
         env["DUCKDB_MEMORY_LIMIT"] = memory_limit
+    if target:
+        env["DBT_TARGET"] = target
     return env
 
 
@@ -563,7 +566,8 @@ def machine_info(env: dict[str, str]) -> dict:
     """What the figures depend on: cores, memory, engine limits, versions, load."""
     settings = Settings()  # the defaults and .env the runs start from
     versions = {}
-    for package in ("duckdb", "dbt-core", "dbt-duckdb", "prefect", "pandas", "pyarrow"):
+    packages = ("duckdb", "dbt-core", "dbt-duckdb", "dbt-spark", "pyspark", "prefect", "pandas")
+    for package in (*packages, "pyarrow"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -575,6 +579,8 @@ def machine_info(env: dict[str, str]) -> dict:
         "load_average_at_start": os.getloadavg(),
         "platform": platform.platform(),
         "python": platform.python_version(),
+        "dbt_target": env.get("DBT_TARGET") or settings.dbt_target,
+        "spark_driver_memory": env.get("SPARK_DRIVER_MEMORY") or "2g",
         "duckdb_memory_limit": env.get("DUCKDB_MEMORY_LIMIT") or settings.duckdb_memory_limit,
         "duckdb_threads": env.get("DUCKDB_THREADS") or settings.duckdb_threads,
         "dbt_threads": int(env.get("DBT_THREADS") or 2),
@@ -655,10 +661,11 @@ def run_pipeline_bench(
     work_dir: Path | None = None,
     memory_limit: str | None = None,
     json_out: Path | None = None,
+    target: str | None = None,
 ) -> dict:
     """`lakehouse bench pipeline`: print the table, write the JSON, return the report."""
     try:
-        return _bench(clients, batches, baseline, work_dir, memory_limit, json_out)
+        return _bench(clients, batches, baseline, work_dir, memory_limit, json_out, target)
     except BenchError as exc:
         console.print(f"error: {exc}", style="bold red", markup=False, soft_wrap=True)
         raise SystemExit(1) from None
@@ -671,11 +678,17 @@ def _bench(
     work_dir: Path | None,
     memory_limit: str | None,
     json_out: Path | None,
+    target: str | None = None,
 ) -> dict:
     work = prepare_work_dir(work_dir)
     logs = work / "logs"
     console.print(f"work folder: {work}")
-    env = bench_env(work, memory_limit)
+    env = bench_env(work, memory_limit, target)
+    if env.get("DBT_TARGET") == "spark_cluster":
+        raise BenchError(
+            "the pipeline bench builds a local lake (LAKE_DIR): use --target lake or spark, "
+            "not spark_cluster"
+        )
     private_dbt_project(work / "dbt-project")
     machine = machine_info(env)
 

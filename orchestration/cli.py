@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestration.bench_cli import bench_app
-from orchestration.settings import get_settings
+from orchestration.settings import get_settings, reload_settings
 
 app = typer.Typer(
     help="Retail lakehouse: object store → dbt/DuckDB → Parquet marts → dashboard.",
@@ -36,6 +36,28 @@ QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress and no tables; errors only.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def _target_option(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value not in ("lake", "spark", "spark_cluster"):
+        raise typer.BadParameter(
+            f"--target must be 'lake', 'spark' or 'spark_cluster', got {value!r}"
+        )
+    os.environ["DBT_TARGET"] = value
+    reload_settings()
+    return value
+
+
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        callback=_target_option,
+        help="dbt target: 'lake' (DuckDB), 'spark' (local PySpark, needs LAKE_DIR) or "
+        "'spark_cluster'. Default: DBT_TARGET.",
+    ),
+]
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -249,19 +271,21 @@ def _print_ingest(report) -> None:
 @app.command("export")
 def export_command(
     as_of: Annotated[str | None, typer.Option(help="as_of_date recorded in latest.json.")] = None,
+    target: TargetOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Publish the warehouse's marts as Parquet and switch latest.json to them."""
     from orchestration.export import ExportError, export
     from orchestration.storage import StorageError
+    from orchestration.warehouse import WarehouseError
 
     _ensure_store(quiet or as_json)
     with _writer_lock("lakehouse export"):
         try:
             with _progress("exporting models", None, not (quiet or as_json)) as advance:
                 result = export(as_of or datetime.now(UTC).strftime("%Y-%m-%d"), progress=advance)
-        except (ExportError, StorageError) as exc:
+        except (ExportError, StorageError, WarehouseError) as exc:
             _fail(str(exc))
     if as_json:
         out.print_json(json.dumps(vars(result), default=str))
@@ -299,6 +323,7 @@ def run(
         str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD (default today, UTC).")
     ] = None,
     dbt_tasks: DbtTasksOption = None,
+    target: TargetOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -384,6 +409,7 @@ def serve(
     ] = None,
     name: Annotated[str, typer.Option(help="Deployment name.")] = "scheduled",
     dbt_tasks: DbtTasksOption = "node",
+    target: TargetOption = None,
 ) -> None:
     """Serve the pipeline as a Prefect deployment on a cron schedule (needs PREFECT_API_URL).
 
@@ -439,12 +465,16 @@ def dashboard(
 def docs(
     port: Annotated[int, typer.Option(help="Port for the docs site.")] = 8080,
     serve: Annotated[bool, typer.Option(help="Serve after generating.")] = True,
+    target: TargetOption = None,
 ) -> None:
     """Generate the dbt docs (lineage site) and serve them on 127.0.0.1."""
     from orchestration import dbt_runner
 
     as_of = datetime.now(UTC).strftime("%Y-%m-%d")
-    outcome = dbt_runner.run_dbt(["docs", "generate", "--vars", dbt_runner.dbt_vars(as_of)])
+    try:
+        outcome = dbt_runner.run_dbt(["docs", "generate", "--vars", dbt_runner.dbt_vars(as_of)])
+    except dbt_runner.DbtError as exc:
+        _fail(str(exc))
     if not outcome.success:
         _fail("dbt docs generate failed; see logs/dbt.log")
     if serve:
@@ -456,7 +486,7 @@ def docs(
 
 
 @app.command()
-def where() -> None:
+def where(target: TargetOption = None) -> None:
     """Print where the dashboard, the dbt docs and the data are."""
     from orchestration.export import read_latest
     from orchestration.storage import Lake, StorageError
@@ -473,7 +503,13 @@ def where() -> None:
         table.add_row("object store", f"{settings.endpoint} (S3, path style)")
     for layer in ("sources", "bronze", "silver", "gold"):
         table.add_row(layer, lake.root(layer))
-    table.add_row("warehouse", str(settings.warehouse_path))
+    table.add_row("dbt target", settings.dbt_target)
+    if settings.dbt_target == "spark_cluster":
+        table.add_row("warehouse", "the Spark cluster's metastore (SPARK_HOST, profiles.yml)")
+    elif settings.engine == "spark":
+        table.add_row("warehouse", f"{settings.spark_warehouse_path} (Spark tables, Parquet)")
+    else:
+        table.add_row("warehouse", str(settings.warehouse_path))
     try:
         latest = read_latest(lake)
     except StorageError as exc:

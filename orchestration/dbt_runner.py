@@ -50,10 +50,25 @@ def dbt_vars(as_of_date: str, extra: dict | None = None) -> str:
     return json.dumps({"as_of_date": as_of_date, **(extra or {})})
 
 
-def dbt_environment() -> None:
-    """dbt runs in-process: no usage statistics, and the project's own profiles.yml."""
+def dbt_environment(settings: Settings | None = None) -> None:
+    """dbt runs in-process: no usage statistics, and the project's own profiles.yml.
+
+    The profile reads the target and the Spark paths from the environment: set them from the
+    settings, absolute, so that dbt and the rest of the project agree.
+    """
+    settings = settings or get_settings()
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("DBT_PROFILES_DIR", str(PROJECT_ROOT))
+    os.environ["DBT_TARGET"] = settings.dbt_target
+    if settings.dbt_target == "spark":
+        if settings.lake_dir is None:
+            raise DbtError(
+                "DBT_TARGET=spark reads bronze from local folders: set LAKE_DIR (the PyPI "
+                "PySpark has no S3 connector); use spark_cluster for a cluster"
+            )
+        settings.spark_warehouse_path.mkdir(parents=True, exist_ok=True)
+        os.environ["SPARK_WAREHOUSE_DIR"] = str(settings.spark_warehouse_path)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
 def project_args(settings: Settings) -> list[str]:
@@ -93,7 +108,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = Tru
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
-    dbt_environment()
+    dbt_environment(settings)
     flags = ["--quiet"] if quiet else []
     try:
         result = dbtRunner().invoke([*args, *project_args(settings), *flags])

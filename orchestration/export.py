@@ -20,7 +20,8 @@ import duckdb
 
 from orchestration.layout import LATEST, RUNS_PREFIX, run_folder
 from orchestration.settings import Settings, get_settings
-from orchestration.storage import Lake, duckdb_connection
+from orchestration.storage import Lake
+from orchestration.warehouse import warehouse_connection, warehouse_exists
 
 # Silver models published beside gold (the final staging models, SPEC §5).
 SILVER_MODELS = (
@@ -56,7 +57,7 @@ def new_run_id(now: datetime | None = None) -> str:
 def _models_in(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     rows = conn.execute(
         "select table_name from information_schema.tables "
-        "where table_schema = ? and table_type = 'BASE TABLE' order by table_name",
+        "where table_schema = ? and table_type in ('BASE TABLE', 'VIEW') order by table_name",
         [schema],
     ).fetchall()
     return [name for (name,) in rows]
@@ -176,10 +177,17 @@ def export(
     lake.ensure_layers()
     run_id = run_id or new_run_id()
     folder = run_folder(run_id)
-    warehouse = settings.warehouse_path
-    if not warehouse.exists():
-        raise ExportError(f"no warehouse at {warehouse}: run `lakehouse run` (or dbt build) first")
-    conn = duckdb_connection(warehouse, settings)
+    if settings.dbt_target == "spark_cluster":
+        raise ExportError(
+            "DBT_TARGET=spark_cluster: the export reads a local warehouse only (target lake or "
+            "spark); on a cluster, publish the gold tables from the cluster itself"
+        )
+    if not warehouse_exists(settings):
+        raise ExportError(
+            f"no {settings.engine} warehouse under {settings.warehouse_path.parent}: "
+            "run `lakehouse run` (or dbt build) first"
+        )
+    conn = warehouse_connection(settings, read_only=False)
     try:
         result = ExportResult(run_id, folder, as_of_date, "")
         gold_models = _models_in(conn, "gold")

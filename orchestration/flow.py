@@ -28,7 +28,8 @@ from orchestration.incremental import build_selection
 from orchestration.ingest import IngestReport, ingest
 from orchestration.runlock import run_lock
 from orchestration.settings import PROJECT_ROOT, Settings, get_settings
-from orchestration.storage import CredentialsRefused, Lake, duckdb_connection
+from orchestration.storage import CredentialsRefused, Lake
+from orchestration.warehouse import warehouse_connection
 
 
 def _retry_unless_refused(task, task_run, state) -> bool:
@@ -99,7 +100,7 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
 
     settings = get_settings()
     args, silver, unit_test_plan = _build_args(as_of_date, settings)
-    dbt_runner.dbt_environment()
+    dbt_runner.dbt_environment(settings)
     runner = _draining_runner_class()(
         settings=PrefectDbtSettings(
             project_dir=settings.dbt_project_dir,
@@ -239,7 +240,7 @@ def quality_gate_task() -> dict:
     a run whose data the team would not trust.
     """
     settings = get_settings()
-    conn = duckdb_connection(settings.warehouse_path, settings, read_only=True)
+    conn = warehouse_connection(settings)
     try:
         report = quality_report(conn)
     finally:

@@ -83,7 +83,12 @@ class Settings(BaseSettings):
         description="How long a run waits for another one on the same warehouse (0: refuse).",
     )
     dbt_project_dir: Path = Field(default=PROJECT_ROOT, alias="LAKEHOUSE_DBT_PROJECT_DIR")
-    dbt_target: Literal["lake"] = Field(default="lake", alias="DBT_TARGET")
+    dbt_target: Literal["lake", "spark", "spark_cluster"] = Field(
+        default="lake",
+        alias="DBT_TARGET",
+        description="dbt output: `lake` (DuckDB), `spark` (local PySpark session, LAKE_DIR only) "
+        "or `spark_cluster` (thrift/http, see profiles.yml).",
+    )
     dbt_unit_tests: Literal["changed", "always"] = Field(
         default="changed",
         alias="DBT_UNIT_TESTS",
@@ -124,6 +129,16 @@ class Settings(BaseSettings):
         """The DuckDB file: under LAKE_DIR when set, so a new lake never sees old tables."""
         root = self.lake_dir if self.lake_dir is not None else self.state_dir
         return root / "warehouse" / "lakehouse.duckdb"
+
+    @property
+    def engine(self) -> Literal["duckdb", "spark"]:
+        return "spark" if self.dbt_target.startswith("spark") else "duckdb"
+
+    @property
+    def spark_warehouse_path(self) -> Path:
+        """The local Spark session's tables and metastore, beside the DuckDB file."""
+        root = self.lake_dir if self.lake_dir is not None else self.state_dir
+        return root / "warehouse" / "spark"
 
     @property
     def objectstore_dir(self) -> Path:

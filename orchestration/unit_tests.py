@@ -15,7 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from orchestration.settings import PROJECT_ROOT, Settings
@@ -24,13 +24,14 @@ from orchestration.settings import PROJECT_ROOT, Settings
 CODE_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests", "docs")
 CODE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md"}
 CONFIG_FILES = ("dbt_project.yml", "profiles.yml")
-ENGINE_PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb")
+ENGINE_PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb", "dbt-spark", "pyspark")
 RECORD_NAME = "unit_tests_passed.json"
 
 
-def project_fingerprint(project_dir: Path) -> str:
-    """A hash of every file the unit tests' outcome can depend on, and of the engine versions."""
-    digest = hashlib.sha256()
+def project_fingerprint(project_dir: Path, target: str) -> str:
+    """A hash of every file the unit tests' outcome can depend on, of the dbt target (each engine
+    passes them on its own) and of the engine versions."""
+    digest = hashlib.sha256(f"target={target}\0".encode())
     files = {name: project_dir / name for name in CONFIG_FILES}
     files["profiles.yml"] = PROJECT_ROOT / "profiles.yml"  # the profile dbt is given
     for folder in CODE_FOLDERS:
@@ -41,7 +42,10 @@ def project_fingerprint(project_dir: Path) -> str:
         if path.is_file():
             digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     for package in ENGINE_PACKAGES:
-        digest.update(f"{package}=={version(package)}\0".encode())
+        try:
+            digest.update(f"{package}=={version(package)}\0".encode())
+        except PackageNotFoundError:
+            digest.update(f"{package} absent\0".encode())
     return digest.hexdigest()
 
 
@@ -70,7 +74,7 @@ class UnitTestPlan:
 
 def plan(settings: Settings) -> UnitTestPlan:
     """Whether this build runs the unit tests."""
-    fingerprint = project_fingerprint(settings.dbt_project_dir)
+    fingerprint = project_fingerprint(settings.dbt_project_dir, settings.dbt_target)
     if settings.dbt_unit_tests == "always":
         return UnitTestPlan(True, fingerprint)
     try:

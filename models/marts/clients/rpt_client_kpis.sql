@@ -35,10 +35,14 @@ purchasing as (
 
     select
         *,
-        {{ dbt.datediff('first_purchase_date', lakehouse.as_of_date(), 'day') }}
-            as customer_lifetime_days,
-        {{ dbt.datediff('last_purchase_date', lakehouse.as_of_date(), 'day') }}
-            as days_since_last_purchase
+        cast(
+            {{ dbt.datediff('first_purchase_date', lakehouse.as_of_date(), 'day') }}
+            as bigint
+        ) as customer_lifetime_days,
+        cast(
+            {{ dbt.datediff('last_purchase_date', lakehouse.as_of_date(), 'day') }}
+            as bigint
+        ) as days_since_last_purchase
     from per_client
 
 ),
@@ -71,8 +75,7 @@ spent_median as (
     -- Continuous median on integer cents: a DOUBLE holding n or n + 0.5 cents exactly (the
     -- same median on DECIMAL(18,2) would be truncated to the cent).
     select
-        percentile_cont(0.5) within group (order by cast(spent_cents as bigint))
-            as median_spent_cents
+        {{ lakehouse.percentile_cont('spent_cents', 0.5) }} as median_spent_cents
     from purchasing
 
 ),
@@ -84,16 +87,19 @@ scored as (
         ranked.*,
         spent_median.median_spent_cents,
         cast(
-            (5 * ranked.recency_rank + ranked.purchasing_clients - 1)
-            // ranked.purchasing_clients as integer
+            {{ lakehouse.int_div(
+                '5 * ranked.recency_rank + ranked.purchasing_clients - 1', 'ranked.purchasing_clients'
+            ) }} as integer
         ) as r_score,
         cast(
-            (5 * ranked.frequency_rank + ranked.purchasing_clients - 1)
-            // ranked.purchasing_clients as integer
+            {{ lakehouse.int_div(
+                '5 * ranked.frequency_rank + ranked.purchasing_clients - 1', 'ranked.purchasing_clients'
+            ) }} as integer
         ) as f_score,
         cast(
-            (5 * ranked.monetary_rank + ranked.purchasing_clients - 1)
-            // ranked.purchasing_clients as integer
+            {{ lakehouse.int_div(
+                '5 * ranked.monetary_rank + ranked.purchasing_clients - 1', 'ranked.purchasing_clients'
+            ) }} as integer
         ) as m_score
     from ranked
     cross join spent_median
@@ -107,7 +113,8 @@ segmented as (
         case
             when r_score in (1, 2) and f_score in (1, 2) then 'Hibernating'
             when r_score in (1, 2) and f_score in (3, 4) then 'At Risk'
-            when r_score in (1, 2) and f_score = 5 then 'Can''t Lose Them'
+            when r_score in (1, 2) and f_score = 5
+                then '{{ dbt.escape_single_quotes("Can't Lose Them") }}'
             when r_score = 3 and f_score in (1, 2) then 'About to Sleep'
             when r_score = 3 and f_score = 3 then 'Need Attention'
             when r_score in (3, 4) and f_score in (4, 5) then 'Loyal Customers'

@@ -20,9 +20,9 @@ final as (
     union all
     select
         'Unknown' as country,
-        cast(null as varchar) as iso_code,
-        cast(null as varchar) as region,
-        cast(null as varchar) as currency,
+        cast(null as {{ dbt.type_string() }}) as iso_code,
+        cast(null as {{ dbt.type_string() }}) as region,
+        cast(null as {{ dbt.type_string() }}) as currency,
         true as is_unknown
 
 )

@@ -7,14 +7,13 @@
 -- the purchases that left silver (a purchase dated after a new, earlier as_of_date).
 
 {{ config(
-    materialized='incremental',
+    materialized=lakehouse.incremental_materialization(),
     unique_key='purchase_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     tags=['bronze_driven'],
     post_hook=[
-        "delete from {{ this }} where purchase_id not in"
-        " (select purchase_id from {{ ref('stg_retail__purchases') }})",
+        "{{ lakehouse.prune_rows_not_in(this, 'purchase_id', ref('stg_retail__purchases')) }}",
     ],
 ) }}
 
@@ -49,7 +48,8 @@ client_histories as (
     select
         client_id,
         {{ dbt.listagg(
-            "cast(version_number as varchar) || ':' || country || ':' || cast(valid_from as varchar)",
+            "cast(version_number as " ~ dbt.type_string() ~ ") || ':' || country || ':'"
+            ~ " || cast(valid_from as " ~ dbt.type_string() ~ ")",
             "','",
             "order by version_number",
         ) }} as country_history
@@ -137,8 +137,9 @@ final as (
         dates.day_name,
         dates.week_start_date,
         dates.month_start_date,
-        {{ dbt.datediff('clients.subscription_date', 'purchases_to_build.purchase_date', 'day') }}
-            as customer_tenure_days,
+        cast({{ dbt.datediff(
+            'clients.subscription_date', 'purchases_to_build.purchase_date', 'day'
+        ) }} as bigint) as customer_tenure_days,
         purchases_to_build._row_state
     from purchases_to_build
     inner join clients

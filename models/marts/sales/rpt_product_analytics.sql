@@ -54,7 +54,7 @@ top_countries as (
 
     select
         product,
-        {{ dbt.listagg('country', "', '", 'order by country_rank') }} as top_countries
+        {{ lakehouse.ordered_listagg('country', ', ', 'country_rank') }} as top_countries
     from ranked_countries
     where country_rank <= 3
     group by product

@@ -7,7 +7,7 @@
 -- rule 4 at the lines of the same id.
 
 {{ config(
-    materialized='incremental',
+    materialized=lakehouse.incremental_materialization(),
     unique_key='_line_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
@@ -64,7 +64,7 @@ cleaned as (
         {{ lakehouse.clean_text('email') }} as email_text,
         {{ lakehouse.clean_text('subscription_date') }} as subscription_date_text,
         {{ lakehouse.clean_text('country') }} as country_text,
-        lower(regexp_replace({{ lakehouse.clean_text('country') }}, '\s+', ' ', 'g'))
+        lower({{ lakehouse.regexp_replace_all(lakehouse.clean_text('country'), '\\s+', ' ') }})
             as country_key
     from source
 

@@ -9,7 +9,7 @@
 -- copies of an id). Every other stored line keeps an outcome that a full rebuild would repeat.
 
 {{ config(
-    materialized='incremental',
+    materialized=lakehouse.incremental_materialization(),
     unique_key='_line_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',

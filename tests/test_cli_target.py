@@ -1,0 +1,73 @@
+"""`--target` on the commands that open the warehouse (issue 8): accepted where it applies, refused
+clearly where it does not. Fast: nothing here starts Spark or builds anything (the Spark export
+itself is covered by tests/test_spark_parity.py).
+"""
+
+from __future__ import annotations
+
+from orchestration.bench_pipeline import bench_env
+from tests.conftest import clean_env, lakehouse
+
+
+def _env(tmp_path, **extra: str) -> dict[str, str]:
+    return clean_env(
+        LAKEHOUSE_STATE_DIR=str(tmp_path / "state"), COLUMNS="250", NO_COLOR="1", **extra
+    )
+
+
+def test_export_refuses_a_cluster_target(tmp_path):
+    result = lakehouse(
+        "export",
+        "--target",
+        "spark_cluster",
+        env=_env(tmp_path, LAKE_DIR=str(tmp_path)),
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "spark_cluster" in result.stderr and "local warehouse" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_export_on_spark_without_a_spark_warehouse_says_so(tmp_path):
+    result = lakehouse(
+        "export", "--target", "spark", env=_env(tmp_path, LAKE_DIR=str(tmp_path)), check=False
+    )
+    assert result.returncode == 1
+    assert "no spark warehouse" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_target_is_a_usage_error(tmp_path):
+    env = _env(tmp_path, LAKE_DIR=str(tmp_path))
+    for command in (("export",), ("where",), ("docs", "--no-serve"), ("bench", "pipeline")):
+        result = lakehouse(*command, "--target", "oracle", env=env, check=False)
+        assert result.returncode == 2, command
+        assert "--target" in result.stderr, command
+
+
+def test_bench_pipeline_refuses_the_cluster_target(tmp_path):
+    env = _env(tmp_path, LAKE_DIR=str(tmp_path))
+    result = lakehouse("bench", "pipeline", "--target", "spark_cluster", env=env, check=False)
+    assert result.returncode == 2
+    assert "local lake" in result.stderr
+
+
+def test_bench_pipeline_passes_the_target_to_its_runs(tmp_path):
+    assert bench_env(tmp_path, None, "spark")["DBT_TARGET"] == "spark"
+    assert bench_env(tmp_path, "3GB", "lake")["DBT_TARGET"] == "lake"
+
+
+def test_where_shows_the_warehouse_of_the_target(tmp_path):
+    env = _env(tmp_path, LAKE_DIR=str(tmp_path))
+    spark = lakehouse("where", "--target", "spark", env=env).stdout
+    assert str(tmp_path / "warehouse" / "spark") in spark
+    assert "lakehouse.duckdb" not in spark
+    lake = lakehouse("where", env=env).stdout
+    assert str(tmp_path / "warehouse" / "lakehouse.duckdb") in lake
+
+
+def test_docs_on_spark_without_a_lake_refuses(tmp_path):
+    result = lakehouse("docs", "--target", "spark", "--no-serve", env=_env(tmp_path), check=False)
+    assert result.returncode == 1
+    assert "set LAKE_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
