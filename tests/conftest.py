@@ -38,6 +38,26 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def run_env(lake: Path, state_dir: Path, prefect_api: str, **overrides: str) -> dict[str, str]:
+    """The environment of a `lakehouse run` on a LAKE_DIR lake, with the session's state folder
+    and Prefect API."""
+    return clean_env(
+        LAKE_DIR=str(lake),
+        LAKEHOUSE_STATE_DIR=str(state_dir),
+        PREFECT_HOME=str(state_dir / "prefect"),
+        PREFECT_API_URL=prefect_api,
+        **overrides,
+    )
+
+
+def generated_sources(tmp_path_factory, name: str, *options: str) -> Path:
+    """`lakehouse generate --out <a new temp folder> OPTIONS…`; returns the folder."""
+    folder = tmp_path_factory.mktemp(name)
+    env = clean_env(LAKE_DIR=str(tmp_path_factory.mktemp("unused-lake")))
+    lakehouse("generate", "--out", str(folder), *options, env=env)
+    return folder
+
+
 def lakehouse(*args: str, env: dict[str, str], check: bool = True, timeout: int = 600):
     """Run the `lakehouse` CLI as a user would."""
     # Output goes through files, not pipes: a server process left behind by a failure must not
@@ -95,21 +115,10 @@ def plain_python_truth(folder: Path) -> Truth:
 @pytest.fixture(scope="session")
 def clean_sources(tmp_path_factory) -> Path:
     """A small clean data set (one batch), generated once."""
-    folder = tmp_path_factory.mktemp("clean-sources")
-    env = clean_env(LAKE_DIR=str(tmp_path_factory.mktemp("unused-lake")))
-    lakehouse(
-        "generate",
-        "--out",
-        str(folder),
-        "--clients",
-        "300",
-        "--seed",
-        "11",
-        "--end-date",
-        END_DATE,
-        env=env,
-    )
-    return folder
+    return generated_sources(
+        tmp_path_factory, "clean-sources", *("--clients", "300", "--seed", "11"),
+        *("--end-date", END_DATE),
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -203,11 +212,6 @@ def copy_dbt_project(target: Path) -> Path:
 def lake_dir_run(tmp_path_factory, state_dir, clean_sources, prefect_api):
     """One run under LAKE_DIR (no object store); the lake is reused by later tests."""
     lake = tmp_path_factory.mktemp("lake") / "does-not-exist-yet"
-    env = clean_env(
-        LAKEHOUSE_STATE_DIR=str(state_dir),
-        PREFECT_HOME=str(state_dir / "prefect"),
-        LAKE_DIR=str(lake),
-        PREFECT_API_URL=prefect_api,
-    )
+    env = run_env(lake, state_dir, prefect_api)
     result = lakehouse("run", "--sources", str(clean_sources), "--as-of", END_DATE, env=env)
     return lake, env, result

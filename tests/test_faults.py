@@ -40,7 +40,16 @@ import pytest
 from orchestration.layout import BRONZE_NAME, PARSED_PREFIX, parsed_key
 from orchestration.settings import Settings
 from orchestration.storage import Lake, duckdb_connection
-from tests.conftest import BIN, END_DATE, ROOT, clean_env, free_port, lakehouse
+from tests.conftest import (
+    BIN,
+    END_DATE,
+    ROOT,
+    clean_env,
+    free_port,
+    generated_sources,
+    lakehouse,
+    run_env,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -386,11 +395,9 @@ class Store:
 @pytest.fixture(scope="module")
 def batches(tmp_path_factory) -> Path:
     """Three clean batches (six files), so that an ingest can be cut between two files."""
-    folder = tmp_path_factory.mktemp("fault-sources")
-    env = clean_env(LAKE_DIR=str(tmp_path_factory.mktemp("unused-lake")))
-    lakehouse(
-        "generate", "--out", str(folder), "--clients", "300", "--seed", "23",
-        "--end-date", END_DATE, "--batches", "3", "--quiet", env=env,
+    folder = generated_sources(
+        tmp_path_factory, "fault-sources",
+        "--clients", "300", "--seed", "23", "--end-date", END_DATE, "--batches", "3", "--quiet",
     )  # fmt: skip
     assert len(list(folder.glob("*.csv"))) == 6
     return folder
@@ -410,13 +417,7 @@ def store(tmp_path_factory):
 def race(tmp_path_factory, batches, state_dir, prefect_api):
     """Two `lakehouse run` started at the same moment on one fresh LAKE_DIR lake."""
     folder = tmp_path_factory.mktemp("race")
-    env = clean_env(
-        LAKEHOUSE_STATE_DIR=str(state_dir),
-        PREFECT_HOME=str(state_dir / "prefect"),
-        LAKE_DIR=str(folder / "lake"),
-        PREFECT_API_URL=prefect_api,
-        **WIDE,
-    )
+    env = run_env(folder / "lake", state_dir, prefect_api, **WIDE)
     command = [BIN / "lakehouse", "run", "--sources", batches, "--as-of", END_DATE, "--json"]
     runs = [spawn(command, env, folder, f"run-{n}") for n in (1, 2)]
     wait_all(runs, RUN_TIMEOUT)

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import BIN, ROOT, clean_env, lakehouse, read_latest
+from tests.conftest import BIN, ROOT, lakehouse, read_latest, run_env
 
 pytestmark = pytest.mark.e2e
 
@@ -44,13 +44,7 @@ def wait_for(what: str, probe, timeout: float, every: float = 2.0):
 def served_run(tmp_path_factory, prefect_api, state_dir, clean_sources):
     """Serve the deployment, land the clean sources, trigger one run and wait for its end."""
     lake = tmp_path_factory.mktemp("served-lake")
-    env = clean_env(
-        LAKE_DIR=str(lake),
-        LAKEHOUSE_STATE_DIR=str(state_dir),
-        PREFECT_HOME=str(state_dir / "prefect"),
-        PREFECT_API_URL=prefect_api,
-        SCHEDULE_CRON=CRON,
-    )
+    env = run_env(lake, state_dir, prefect_api, SCHEDULE_CRON=CRON)
     # A served run ingests the landing area: put the files there first.
     lakehouse("ingest", str(clean_sources), "--quiet", env=env)
     log_path = tmp_path_factory.mktemp("serve-log") / "serve.log"

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import clean_env, lakehouse
+from tests.conftest import lakehouse, run_env
 
 pytestmark = pytest.mark.e2e
 
@@ -26,12 +26,7 @@ ENTITIES = ("clients", "purchases")
 def dirty_run(tmp_path_factory, state_dir, prefect_api):
     src = tmp_path_factory.mktemp("dirty-sources")
     lake = tmp_path_factory.mktemp("dirty-lake")
-    env = clean_env(
-        LAKE_DIR=str(lake),
-        LAKEHOUSE_STATE_DIR=str(state_dir),
-        PREFECT_HOME=str(state_dir / "prefect"),
-        PREFECT_API_URL=prefect_api,
-    )
+    env = run_env(lake, state_dir, prefect_api)
     lakehouse(
         "generate", "--out", str(src), "--clients", "10000", "--seed", "2024",
         "--end-date", END_DATE, "--dirty-rate", "0.05", "--batches", "3", env=env,

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import END_DATE, clean_env, lakehouse, read_latest
+from tests.conftest import END_DATE, generated_sources, lakehouse, read_latest, run_env
 
 pytestmark = [
     pytest.mark.e2e,
@@ -29,26 +29,17 @@ IGNORED_COLUMNS = {"run_id"}
 
 @pytest.fixture(scope="module")
 def dirty_sources(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("parity-sources")
-    env = clean_env(LAKE_DIR=str(tmp_path_factory.mktemp("unused-lake")))
-    lakehouse(
-        "generate",
-        *("--out", str(folder), "--clients", "300", "--seed", "7"),
-        *("--end-date", END_DATE, "--dirty-rate", "0.05", "--batches", "2"),
-        env=env,
-    )
-    return folder
+    return generated_sources(
+        tmp_path_factory, "parity-sources",
+        *("--clients", "300", "--seed", "7", "--end-date", END_DATE),
+        *("--dirty-rate", "0.05", "--batches", "2"),
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, state_dir, prefect_api, dirty_sources):
     lake = tmp_path_factory.mktemp("parity-lake")
-    env = clean_env(
-        LAKEHOUSE_STATE_DIR=str(state_dir),
-        PREFECT_HOME=str(state_dir / "prefect"),
-        LAKE_DIR=str(lake),
-        PREFECT_API_URL=prefect_api,
-    )
+    env = run_env(lake, state_dir, prefect_api)
     lakehouse("ingest", str(dirty_sources), env=env)
     runs = {}
     for target in ("lake", "spark"):
