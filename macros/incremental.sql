@@ -38,6 +38,19 @@
     xxhash64({{ columns | join(', ') }})
 {%- endmacro %}
 
+{#- The same fingerprint over a group's rows, whatever their order (an XOR of row hashes). -#}
+{% macro fingerprint_agg(columns) -%}
+    {{ return(adapter.dispatch('fingerprint_agg', 'lakehouse')(columns)) }}
+{%- endmacro %}
+
+{% macro default__fingerprint_agg(columns) -%}
+    bit_xor(hash({{ columns | join(', ') }}))
+{%- endmacro %}
+
+{% macro spark__fingerprint_agg(columns) -%}
+    bit_xor(xxhash64({{ columns | join(', ') }}))
+{%- endmacro %}
+
 {#- The materialization of the incremental models (base_ models and fct_sales). Spark without
     Delta has no DELETE and no MERGE, so `delete+insert` cannot run there: on Spark those models
     are plain tables rebuilt in full each run (is_incremental() is then false, and the models

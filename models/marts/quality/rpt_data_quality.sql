@@ -162,13 +162,32 @@ fix_measures as (
 
 ),
 
+{%- set null_columns = [
+    ('clients', ['id_client', 'name', 'email', 'subscription_date', 'country']),
+    ('purchases', ['id_purchase', 'id_client', 'product', 'price', 'quantity', 'purchase_date', 'total']),
+] %}
+-- noqa: disable=LT02
+{%- for entity, columns in null_columns %}
+
+{{ entity }}_nulls as (
+
+    -- Nulls per bronze column after null-token normalisation, over well-formed lines: one pass
+    -- over the entity's lines for every column.
+    select
+        {%- for column in columns %}
+        count(*) filter (where {{ lakehouse.clean_text(column) }} is null) as {{ column }}
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from {{ entity }}
+    where not is_malformed_line
+
+),
+{%- endfor %}
+-- noqa: enable=LT02
+
 null_measures as (
 
-        -- Nulls per bronze column after null-token normalisation, over well-formed lines.
-    {%- for entity, columns in [
-        ('clients', ['id_client', 'name', 'email', 'subscription_date', 'country']),
-        ('purchases', ['id_purchase', 'id_client', 'product', 'price', 'quantity', 'purchase_date', 'total']),
-    ] %}
+    {%- for entity, columns in null_columns %}
         {%- for column in columns %}
             select
                 '{{ entity }}' as entity,
@@ -176,9 +195,8 @@ null_measures as (
                 'nulls' as measure,
                 '{{ column }}' as metric,
                 {{ loop.index }} as sort_order,
-                count(*) filter (where {{ column }}_text is null) as row_count
-            from {{ entity }}
-            where not is_malformed_line
+                {{ column }} as row_count
+            from {{ entity }}_nulls
             {%- if not loop.last %}
                 union all
             {%- endif %}

@@ -45,14 +45,13 @@ dates as (
 
 client_histories as (
 
+    -- The client's versions as one fingerprint (an order-free aggregate of each version's hash:
+    -- version numbers are unique per client), and whether there is more than one.
     select
         client_id,
-        {{ dbt.listagg(
-            "cast(version_number as " ~ dbt.type_string() ~ ") || ':' || country || ':'"
-            ~ " || cast(valid_from as " ~ dbt.type_string() ~ ")",
-            "','",
-            "order by version_number",
-        ) }} as country_history
+        {{ lakehouse.fingerprint_agg(['version_number', 'country', 'valid_from']) }}
+            as country_history,
+        count(*) > 1 as has_several_versions
     from versions
     group by client_id
 
@@ -94,7 +93,9 @@ purchases_to_build as (
 
 purchase_versions as (
 
-    -- The version valid on the purchase date, else the first version.
+    -- The version valid on the purchase date, else the first version. Only clients with
+    -- several versions need it: a single version's country is the silver client's country (every
+    -- batch sent that country, so the surviving copy has it too).
     select
         purchases_to_build.purchase_id,
         versions.country,
@@ -109,6 +110,10 @@ purchase_versions as (
                 versions.version_number asc
         ) as version_rank
     from purchases_to_build
+    inner join client_histories
+        on
+            purchases_to_build.client_id = client_histories.client_id
+            and client_histories.has_several_versions
     inner join versions
         on purchases_to_build.client_id = versions.client_id
 

@@ -45,6 +45,20 @@ country_aliases as (
 
 ),
 
+trimmed as (
+
+    -- Trimmed once here, null tokens next: each value is trimmed once, not once per use.
+    select
+        source.*,
+        {{ lakehouse.trim_blanks('id_client') }} as id_client_trimmed,
+        {{ lakehouse.trim_blanks('name') }} as name_trimmed,
+        {{ lakehouse.trim_blanks('email') }} as email_trimmed,
+        {{ lakehouse.trim_blanks('subscription_date') }} as subscription_date_trimmed,
+        {{ lakehouse.trim_blanks('country') }} as country_trimmed
+    from source
+
+),
+
 cleaned as (
 
     select
@@ -59,14 +73,15 @@ cleaned as (
         email,
         subscription_date,
         country,
-        {{ lakehouse.clean_text('id_client') }} as id_client_text,
-        {{ lakehouse.clean_text('name') }} as name_text,
-        {{ lakehouse.clean_text('email') }} as email_text,
-        {{ lakehouse.clean_text('subscription_date') }} as subscription_date_text,
-        {{ lakehouse.clean_text('country') }} as country_text,
-        lower({{ lakehouse.regexp_replace_all(lakehouse.clean_text('country'), '\\s+', ' ') }})
-            as country_key
-    from source
+        {{ lakehouse.null_if_token('id_client_trimmed') }} as id_client_text,
+        {{ lakehouse.null_if_token('name_trimmed') }} as name_text,
+        {{ lakehouse.null_if_token('email_trimmed') }} as email_text,
+        {{ lakehouse.null_if_token('subscription_date_trimmed') }} as subscription_date_text,
+        {{ lakehouse.null_if_token('country_trimmed') }} as country_text,
+        lower({{ lakehouse.regexp_replace_all(
+            lakehouse.null_if_token('country_trimmed'), '\\s+', ' '
+        ) }}) as country_key
+    from trimmed
 
 ),
 
@@ -111,28 +126,58 @@ rules as (
 
 ),
 
-ranked as (
+passing as (
 
-    -- Survivor per id: newest batch, then first line in the file, among rows passing rules 1-3.
     select
         *,
-        case
-            when not (is_malformed_line or is_invalid_client_id or is_invalid_subscription_date)
-                then row_number() over (
-                    partition by
-                        client_id,
-                        is_malformed_line or is_invalid_client_id or is_invalid_subscription_date
-                    order by _ingested_at desc, _source_file desc, _row_number asc
-                )
-        end as copy_rank
+        -- sqlfluff's duckdb dialect parses a leading `not (` as a function call.
+        not (  -- noqa: LT01, LT06
+            is_malformed_line or is_invalid_client_id or is_invalid_subscription_date
+        ) as passes_row_rules
     from rules
 
 ),
 
-survivor_ids as (
+id_copies as (
 
-    select distinct client_id from ranked
-    where copy_rank = 1
+    -- Lines per id that pass rules 1-3: the id has a survivor, and needs ranking when several.
+    select
+        client_id,
+        count(*) as passing_copies
+    from passing
+    where passes_row_rules
+    group by client_id
+
+),
+
+copy_ranks as (
+
+    -- Rule 4 ranks only the ids with several passing copies: newest batch, then first line in
+    -- the file. A window over every line would carry all of its columns through a sort.
+    select
+        passing._line_id,
+        row_number() over (
+            partition by passing.client_id
+            order by passing._ingested_at desc, passing._source_file desc, passing._row_number asc
+        ) as copy_rank
+    from passing
+    inner join id_copies
+        on passing.client_id = id_copies.client_id
+    where passing.passes_row_rules and id_copies.passing_copies > 1
+
+),
+
+ranked as (
+
+    select
+        passing.*,
+        case when passing.passes_row_rules then coalesce(copy_ranks.copy_rank, 1) end as copy_rank,
+        id_copies.client_id is not null as has_passing_copy
+    from passing
+    left join id_copies
+        on passing.client_id = id_copies.client_id
+    left join copy_ranks
+        on passing._line_id = copy_ranks._line_id
 
 ),
 
@@ -141,8 +186,7 @@ final as (
     select
         ranked.*,
         ranked.copy_rank > 1 as is_duplicate_client,
-        survivor_ids.client_id is not null and coalesce(ranked.copy_rank, 0) != 1
-            as has_survivor_copy,
+        ranked.has_passing_copy and coalesce(ranked.copy_rank, 0) != 1 as has_survivor_copy,
         case
             when ranked.is_malformed_line then 'malformed_line'
             when ranked.is_invalid_client_id then 'invalid_client_id'
@@ -150,8 +194,6 @@ final as (
             when ranked.copy_rank > 1 then 'duplicate_client'
         end as reject_reason
     from ranked
-    left join survivor_ids
-        on ranked.client_id = survivor_ids.client_id
 
 )
 

@@ -18,8 +18,7 @@
 {%- set line_columns = [
     '_line_id', '_source_file', '_ingested_at', '_row_number', '_malformed_error', '_raw_line',
     'id_purchase', 'id_client', 'product', 'price', 'quantity', 'purchase_date', 'total',
-    'id_purchase_text', 'id_client_text', 'product_text', 'price_text', 'quantity_text',
-    'purchase_date_text', 'total_text', 'purchase_id', 'client_id', 'canonical_product',
+    'purchase_id', 'client_id', 'canonical_product',
     'parsed_price', 'parsed_quantity', 'parsed_purchase_date', 'parsed_total',
     'is_malformed_line', 'is_invalid_purchase_id', 'is_invalid_client_id', 'is_unknown_product',
     'is_invalid_price', 'is_invalid_quantity', 'is_invalid_purchase_date',
@@ -58,6 +57,22 @@ clients as (
 
 ),
 
+trimmed as (
+
+    -- Trimmed once here, null tokens next: each value is trimmed once, not once per use.
+    select
+        source.*,
+        {{ lakehouse.trim_blanks('id_purchase') }} as id_purchase_trimmed,
+        {{ lakehouse.trim_blanks('id_client') }} as id_client_trimmed,
+        {{ lakehouse.trim_blanks('product') }} as product_trimmed,
+        {{ lakehouse.trim_blanks('price') }} as price_trimmed,
+        {{ lakehouse.trim_blanks('quantity') }} as quantity_trimmed,
+        {{ lakehouse.trim_blanks('purchase_date') }} as purchase_date_trimmed,
+        {{ lakehouse.trim_blanks('total') }} as total_trimmed
+    from source
+
+),
+
 cleaned as (
 
     select
@@ -74,14 +89,14 @@ cleaned as (
         quantity,
         purchase_date,
         total,
-        {{ lakehouse.clean_text('id_purchase') }} as id_purchase_text,
-        {{ lakehouse.clean_text('id_client') }} as id_client_text,
-        {{ lakehouse.clean_text('product') }} as product_text,
-        {{ lakehouse.clean_text('price') }} as price_text,
-        {{ lakehouse.clean_text('quantity') }} as quantity_text,
-        {{ lakehouse.clean_text('purchase_date') }} as purchase_date_text,
-        {{ lakehouse.clean_text('total') }} as total_text
-    from source
+        {{ lakehouse.null_if_token('id_purchase_trimmed') }} as id_purchase_text,
+        {{ lakehouse.null_if_token('id_client_trimmed') }} as id_client_text,
+        {{ lakehouse.null_if_token('product_trimmed') }} as product_text,
+        {{ lakehouse.null_if_token('price_trimmed') }} as price_text,
+        {{ lakehouse.null_if_token('quantity_trimmed') }} as quantity_text,
+        {{ lakehouse.null_if_token('purchase_date_trimmed') }} as purchase_date_text,
+        {{ lakehouse.null_if_token('total_trimmed') }} as total_text
+    from trimmed
 
 ),
 
@@ -188,26 +203,46 @@ passing as (
 
 ),
 
-ranked as (
+id_copies as (
 
-    -- Survivor per id: oldest batch, then first line in the file, among rows passing rules 1-9.
+    -- Lines per id that pass rules 1-9: the id has a survivor, and needs ranking when several.
     select
-        *,
-        case
-            when passes_row_rules
-                then row_number() over (
-                    partition by purchase_id, passes_row_rules
-                    order by _ingested_at asc, _source_file asc, _row_number asc
-                )
-        end as copy_rank
+        purchase_id,
+        count(*) as passing_copies
     from passing
+    where passes_row_rules
+    group by purchase_id
 
 ),
 
-survivor_ids as (
+copy_ranks as (
 
-    select distinct purchase_id from ranked
-    where copy_rank = 1
+    -- Rule 10 ranks only the ids with several passing copies: oldest batch, then first line in
+    -- the file. A window over every line would carry all of its columns through a sort.
+    select
+        passing._line_id,
+        row_number() over (
+            partition by passing.purchase_id
+            order by passing._ingested_at asc, passing._source_file asc, passing._row_number asc
+        ) as copy_rank
+    from passing
+    inner join id_copies
+        on passing.purchase_id = id_copies.purchase_id
+    where passing.passes_row_rules and id_copies.passing_copies > 1
+
+),
+
+ranked as (
+
+    select
+        passing.*,
+        case when passing.passes_row_rules then coalesce(copy_ranks.copy_rank, 1) end as copy_rank,
+        id_copies.purchase_id is not null as has_passing_copy
+    from passing
+    left join id_copies
+        on passing.purchase_id = id_copies.purchase_id
+    left join copy_ranks
+        on passing._line_id = copy_ranks._line_id
 
 ),
 
@@ -215,8 +250,7 @@ final as (
 
     select
         ranked.*,
-        survivor_ids.purchase_id is not null and coalesce(ranked.copy_rank, 0) != 1
-            as has_survivor_copy,
+        ranked.has_passing_copy and coalesce(ranked.copy_rank, 0) != 1 as has_survivor_copy,
         case
             when ranked.is_malformed_line then 'malformed_line'
             when ranked.is_invalid_purchase_id then 'invalid_purchase_id'
@@ -230,8 +264,6 @@ final as (
             when ranked.copy_rank > 1 then 'duplicate_purchase'
         end as reject_reason
     from ranked
-    left join survivor_ids
-        on ranked.purchase_id = survivor_ids.purchase_id
 
 )
 
