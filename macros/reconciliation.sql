@@ -159,18 +159,28 @@ quarantine as (
 
 ),
 
-landed as (
+lines as (
 
+    -- One pass: every line of bronze, silver and quarantine, counted per (file, line number).
     select
         _source_file,
         _row_number,
-        'silver' as destination
+        1 as in_bronze,
+        0 as in_silver_or_quarantine
+    from bronze
+    union all
+    select
+        _source_file,
+        _row_number,
+        0 as in_bronze,
+        1 as in_silver_or_quarantine
     from silver
     union all
     select
         _source_file,
         _row_number,
-        'quarantine' as destination
+        0 as in_bronze,
+        1 as in_silver_or_quarantine
     from quarantine
 
 ),
@@ -180,30 +190,16 @@ placed as (
     select
         _source_file,
         _row_number,
-        count(*) as destinations
-    from landed
+        sum(in_bronze) = 1 as is_in_bronze,
+        sum(in_silver_or_quarantine) as destinations
+    from lines
     group by _source_file, _row_number
-
-),
-
-compared as (
-
-    select
-        coalesce(bronze._source_file, placed._source_file) as _source_file,
-        coalesce(bronze._row_number, placed._row_number) as _row_number,
-        bronze._row_number is not null as is_in_bronze,
-        coalesce(placed.destinations, 0) as destinations
-    from bronze
-    full outer join placed
-        on
-            bronze._source_file = placed._source_file
-            and bronze._row_number = placed._row_number
 
 ),
 
 final as (
 
-    select * from compared
+    select * from placed
     where not is_in_bronze or destinations != 1
 
 )

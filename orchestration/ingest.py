@@ -16,9 +16,14 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import itertools
+import multiprocessing
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -264,6 +269,8 @@ def split_lines(
             "_raw_line": cat(out_raw, pa.string()),
         }
     )
+    if not extra:  # plain lines only: already in line order
+        return table
     return table.take(pc.sort_indices(table["_row_number"]))
 
 
@@ -277,19 +284,31 @@ def parse_file(
     source_file: str,
     ingested_at: datetime,
     target: Path,
+    workers: int = 1,
 ) -> tuple[int, int]:
-    """Write the parsed twin of one CSV to `target`; return (rows, malformed rows)."""
+    """Write the parsed twin of one CSV to `target`; return (rows, malformed rows).
+
+    A file of several chunks is split by `workers` processes (chunks are independent: each
+    knows its first line number) while this one reads the next chunks and writes the results
+    in file order; a file of one chunk is split here.
+    """
     rows = malformed = 0
     writer: pq.ParquetWriter | None = None
+    chunks = _iter_chunks(path)
+    first = next(chunks, None)
+    second = next(chunks, None) if first is not None else None
+    jobs = [first, second] if second is not None else [first] if first is not None else []
     try:
-        for first_line, chunk in _iter_chunks(path):
-            table = split_lines(chunk, first_line, header, entity, source_file, ingested_at)
-            if writer is None:
-                schema = table.schema.with_metadata(PARSED_SCHEMA_META)
-                writer = pq.ParquetWriter(target, schema, compression="zstd")
-            writer.write_table(table.replace_schema_metadata(PARSED_SCHEMA_META))
-            rows += table.num_rows
-            malformed += table.num_rows - pc.sum(pc.is_null(table["_malformed_error"])).as_py()
+        with _splitter(workers if second is not None else 1) as split:
+            for table in split(
+                itertools.chain(jobs, chunks), header, entity, source_file, ingested_at
+            ):
+                if writer is None:
+                    schema = table.schema.with_metadata(PARSED_SCHEMA_META)
+                    writer = pq.ParquetWriter(target, schema, compression="zstd")
+                writer.write_table(table.replace_schema_metadata(PARSED_SCHEMA_META))
+                rows += table.num_rows
+                malformed += table.num_rows - pc.sum(pc.is_null(table["_malformed_error"])).as_py()
         if writer is None:  # header only: still write an empty, well-typed twin
             empty = split_lines(b"", 2, header, entity, source_file, ingested_at).slice(0, 0)
             writer = pq.ParquetWriter(target, empty.schema.with_metadata(PARSED_SCHEMA_META))
@@ -298,6 +317,32 @@ def parse_file(
         if writer is not None:
             writer.close()
     return rows, malformed
+
+
+@contextmanager
+def _splitter(workers: int) -> Iterator[Callable[..., Iterator[pa.Table]]]:
+    """A function mapping chunks to split tables, in order: here, or on a process pool."""
+
+    def here(chunks, *args) -> Iterator[pa.Table]:
+        for first_line, chunk in chunks:
+            yield split_lines(chunk, first_line, *args)
+
+    if workers <= 1:
+        yield here
+        return
+    # spawn, not fork: the caller may be a Prefect flow with threads of its own.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+
+        def pooled(chunks, *args) -> Iterator[pa.Table]:
+            pending: deque[Future[pa.Table]] = deque()
+            for first_line, chunk in chunks:
+                pending.append(pool.submit(split_lines, chunk, first_line, *args))
+                if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+        yield pooled
 
 
 # --- the ingestion step ----------------------------------------------------------------------
@@ -402,7 +447,9 @@ def ingest_sources(
             landed_at = _now()
             target_key = bronze_key(entity, landed_at, sha)
             twin = Path(tmp) / "twin.parquet"
-            rows, malformed = parse_file(path, entity, header, target_key, landed_at, twin)
+            rows, malformed = parse_file(
+                path, entity, header, target_key, landed_at, twin, lake.settings.ingest_workers
+            )
             lake.upload_file("bronze", parsed_key(target_key), twin)
             if lake.is_local or key not in local_copies:
                 lake.upload_file("bronze", target_key, path)

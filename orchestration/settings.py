@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     # --- engine ---------------------------------------------------------------------------
     duckdb_memory_limit: str = Field(default="4GB", alias="DUCKDB_MEMORY_LIMIT")
     duckdb_threads: int = Field(default=2, alias="DUCKDB_THREADS")
+    ingest_workers: int = Field(
+        default=2,
+        alias="INGEST_WORKERS",
+        ge=1,
+        description="Processes that split a large CSV into its bronze twin (1: no pool).",
+    )
 
     # --- pipeline -------------------------------------------------------------------------
     export_keep_runs: int = Field(default=5, alias="EXPORT_KEEP_RUNS", ge=1)

@@ -68,3 +68,36 @@ def test_invalid_bytes_on_several_lines_mark_exactly_those_lines():
     broken = [r["_row_number"] for r in rows if r["_malformed_error"] == "invalid UTF-8 bytes"]
     assert broken == [10, 12, 14]
     assert [r["id_client"] for r in rows if r["_malformed_error"] is None] == ["2", "4"]
+
+
+def test_a_file_split_by_a_process_pool_equals_the_file_split_in_one_piece(tmp_path, monkeypatch):
+    """parse_file hands the chunks of a large file to worker processes and writes their results
+    in file order: the twin must be the one the whole file gives as a single chunk."""
+    import pyarrow.parquet as pq
+
+    from orchestration import ingest
+
+    lines = []
+    for number in range(2, 402):
+        if number % 37 == 0:
+            lines.append(f'{number},"Quoted, name",q{number}@x.com,2024-01-01,France')
+        elif number % 53 == 0:
+            lines.append(f"{number},too,few")
+        else:
+            lines.append(f"{number},Name {number},n{number}@x.com,2024-01-01,Spain")
+    body = ("\n".join(lines) + "\n").encode()
+    source = tmp_path / "clients.csv"
+    source.write_bytes((",".join(HEADER) + "\n").encode() + body)
+
+    whole = split_lines(body, 2, HEADER, "clients", "f.csv", WHEN).to_pylist()
+    assert [r["_row_number"] for r in whole] == list(range(2, 402))
+
+    monkeypatch.setattr(ingest, "CHUNK_BYTES", 1000)  # about 25 chunks
+    for workers in (1, 2):
+        target = tmp_path / f"twin{workers}.parquet"
+        rows, malformed = ingest.parse_file(
+            source, "clients", HEADER, "f.csv", WHEN, target, workers
+        )
+        assert pq.ParquetFile(target).metadata.num_row_groups > 2  # several chunks were written
+        assert pq.read_table(target).to_pylist() == whole
+        assert (rows, malformed) == (400, sum(1 for n in range(2, 402) if n % 53 == 0 and n % 37))
