@@ -207,8 +207,13 @@ def _sql_string(value: str) -> str:
 
 @st.cache_resource(show_spinner=False)
 def _connection(lake_dir: str | None, endpoint: str, region: str) -> duckdb.DuckDBPyConnection:
-    """One DuckDB per store configuration (the arguments are the cache key); queries use cursors."""
-    return duckdb_connection(settings=get_settings())
+    """One DuckDB per store configuration (the arguments are the cache key); queries use cursors.
+
+    Pages read exported files in their published order: keep it (the warehouse writers do not).
+    """
+    conn = duckdb_connection(settings=get_settings())
+    conn.execute("set preserve_insertion_order = true")
+    return conn
 
 
 def _cursor() -> duckdb.DuckDBPyConnection:

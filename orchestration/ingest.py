@@ -35,7 +35,9 @@ import pyarrow.parquet as pq
 from orchestration.layout import BRONZE_NAME, ENTITIES, PARSED_PREFIX, bronze_key, parsed_key
 from orchestration.storage import Lake
 
-CHUNK_BYTES = 64 * 1024 * 1024
+# A chunk of whole lines is split at once (here or by a worker): its Arrow arrays take several
+# times its size, so the chunk bounds ingestion's memory per process.
+CHUNK_BYTES = 16 * 1024 * 1024
 _MARKER = "\ufffd"
 _BAD_OFFSETS: list[int] = []
 

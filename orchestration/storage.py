@@ -318,6 +318,9 @@ def duckdb_config(settings: Settings) -> dict[str, object]:
     return {
         "memory_limit": settings.duckdb_memory_limit,
         "threads": settings.duckdb_threads,
+        # No model relies on the physical order of a table (every rank, export and report orders
+        # explicitly): without it, DuckDB writes large tables with less memory.
+        "preserve_insertion_order": False,
         "temp_directory": str(settings.state_dir / "duckdb_tmp"),
     }
 
