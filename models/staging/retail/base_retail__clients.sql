@@ -138,48 +138,8 @@ passing as (
 
 ),
 
-id_copies as (
-
-    -- Lines per id that pass rules 1-3: the id has a survivor, and needs ranking when several.
-    select
-        client_id,
-        count(*) as passing_copies
-    from passing
-    where passes_row_rules
-    group by client_id
-
-),
-
-copy_ranks as (
-
-    -- Rule 4 ranks only the ids with several passing copies: newest batch, then first line in
-    -- the file. A window over every line would carry all of its columns through a sort.
-    select
-        passing._line_id,
-        row_number() over (
-            partition by passing.client_id
-            order by passing._ingested_at desc, passing._source_file desc, passing._row_number asc
-        ) as copy_rank
-    from passing
-    inner join id_copies
-        on passing.client_id = id_copies.client_id
-    where passing.passes_row_rules and id_copies.passing_copies > 1
-
-),
-
-ranked as (
-
-    select
-        passing.*,
-        case when passing.passes_row_rules then coalesce(copy_ranks.copy_rank, 1) end as copy_rank,
-        id_copies.client_id is not null as has_passing_copy
-    from passing
-    left join id_copies
-        on passing.client_id = id_copies.client_id
-    left join copy_ranks
-        on passing._line_id = copy_ranks._line_id
-
-),
+-- Rule 4: the survivor per id is the newest batch's copy, then the first line in the file.
+{{ lakehouse.rank_passing_copies('client_id', batch_order='desc') }},
 
 final as (
 

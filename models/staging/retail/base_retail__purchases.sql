@@ -203,48 +203,8 @@ passing as (
 
 ),
 
-id_copies as (
-
-    -- Lines per id that pass rules 1-9: the id has a survivor, and needs ranking when several.
-    select
-        purchase_id,
-        count(*) as passing_copies
-    from passing
-    where passes_row_rules
-    group by purchase_id
-
-),
-
-copy_ranks as (
-
-    -- Rule 10 ranks only the ids with several passing copies: oldest batch, then first line in
-    -- the file. A window over every line would carry all of its columns through a sort.
-    select
-        passing._line_id,
-        row_number() over (
-            partition by passing.purchase_id
-            order by passing._ingested_at asc, passing._source_file asc, passing._row_number asc
-        ) as copy_rank
-    from passing
-    inner join id_copies
-        on passing.purchase_id = id_copies.purchase_id
-    where passing.passes_row_rules and id_copies.passing_copies > 1
-
-),
-
-ranked as (
-
-    select
-        passing.*,
-        case when passing.passes_row_rules then coalesce(copy_ranks.copy_rank, 1) end as copy_rank,
-        id_copies.purchase_id is not null as has_passing_copy
-    from passing
-    left join id_copies
-        on passing.purchase_id = id_copies.purchase_id
-    left join copy_ranks
-        on passing._line_id = copy_ranks._line_id
-
-),
+-- Rule 10: the survivor per id is the oldest batch's copy, then the first line in the file.
+{{ lakehouse.rank_passing_copies('purchase_id', batch_order='asc') }},
 
 final as (
 
