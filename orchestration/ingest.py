@@ -297,13 +297,11 @@ def parse_file(
     rows = malformed = 0
     writer: pq.ParquetWriter | None = None
     chunks = _iter_chunks(path)
-    first = next(chunks, None)
-    second = next(chunks, None) if first is not None else None
-    jobs = [first, second] if second is not None else [first] if first is not None else []
+    head = list(itertools.islice(chunks, 2))  # a pool only pays for a file of several chunks
     try:
-        with _splitter(workers if second is not None else 1) as split:
+        with _splitter(workers if len(head) > 1 else 1) as split:
             for table in split(
-                itertools.chain(jobs, chunks), header, entity, source_file, ingested_at
+                itertools.chain(head, chunks), header, entity, source_file, ingested_at
             ):
                 if writer is None:
                     schema = table.schema.with_metadata(PARSED_SCHEMA_META)
