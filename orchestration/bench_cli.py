@@ -29,6 +29,10 @@ def bench_pipeline(
     baseline: Annotated[
         bool, typer.Option(help="Also time the pandas baseline on the same files.")
     ] = True,
+    incremental: Annotated[
+        bool,
+        typer.Option(help="Also time an incremental run adding 1 % more purchases."),
+    ] = True,
     work_dir: Annotated[
         Path | None, typer.Option(help="Folder for data and lake (default: a temp folder).")
     ] = None,
@@ -45,13 +49,14 @@ def bench_pipeline(
         ),
     ] = None,
 ) -> None:
-    """Time generate, ingest, dbt build, export and an incremental run (+ pandas baseline)."""
+    """Time generate, ingest, dbt build, export, an incremental run and the pandas baseline."""
     from orchestration.bench_pipeline import run_pipeline_bench
 
     run_pipeline_bench(
         clients=clients,
         batches=batches,
         baseline=baseline,
+        incremental=incremental,
         work_dir=work_dir,
         memory_limit=memory_limit,
         json_out=json_out,

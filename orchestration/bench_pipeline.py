@@ -44,13 +44,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.settings import PROJECT_ROOT, Settings
+from orchestration.settings import PROJECT_ROOT, SPILL_FOLDER, Settings
 
 END_DATE = "2025-06-30"
 SEED = 42
 INCREMENT_SEED = 4242
 DIRTY_RATE = "0.02"
 SAMPLE_SECONDS = 0.1
+SPILL_SAMPLE_SECONDS = 1.0
 BIN = Path(sys.executable).parent
 DBT_PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "seeds", "snapshots", "tests", "docs")
 # Folders of the work dir that each bench rebuilds (the Prefect database in `state` is kept).
@@ -69,6 +70,7 @@ TARGETS = {  # the issue's targets at 2M clients / 10M purchases, reported besid
     "peak_rss_bytes_with_memory_limit_3GB": 4 * 1024**3,
 }
 MB = 1024 * 1024
+GB = 1024 * MB
 
 console = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 120)  # a log file gets the full table
@@ -113,18 +115,40 @@ def tree_rss(root: int) -> int:
     return total
 
 
-class RssSampler:
-    """Samples the tree RSS of a process every SAMPLE_SECONDS in a thread: (epoch, bytes)."""
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under `folder` (0 when it does not exist); files may vanish meanwhile."""
+    total = 0
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
 
-    def __init__(self, pid: int) -> None:
+
+class RssSampler:
+    """Samples the tree RSS of a process every SAMPLE_SECONDS in a thread: (epoch, bytes).
+
+    With `spill_dir`, also the bytes DuckDB has spilled there, every SPILL_SAMPLE_SECONDS.
+    """
+
+    def __init__(self, pid: int, spill_dir: Path | None = None) -> None:
         self.pid = pid
+        self.spill_dir = spill_dir
         self.samples: list[tuple[float, int]] = []
+        self.peak_spill = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        next_spill = 0.0
         while not self._stop.is_set():
-            self.samples.append((time.time(), tree_rss(self.pid)))
+            now = time.time()
+            self.samples.append((now, tree_rss(self.pid)))
+            if self.spill_dir is not None and now >= next_spill:
+                self.peak_spill = max(self.peak_spill, folder_bytes(self.spill_dir))
+                next_spill = now + SPILL_SAMPLE_SECONDS
             self._stop.wait(SAMPLE_SECONDS)
 
     def __enter__(self) -> RssSampler:
@@ -147,6 +171,7 @@ class Measured:
     samples: list[tuple[float, int]]
     stdout: Path
     stderr: Path
+    peak_spill: int = 0
 
     @property
     def peak_rss(self) -> int:
@@ -170,7 +195,13 @@ class Measured:
         return self
 
 
-def run_measured(name: str, command: list[str], env: dict[str, str], logs: Path) -> Measured:
+def run_measured(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    logs: Path,
+    spill_dir: Path | None = None,
+) -> Measured:
     """Run a command to completion, output to files (never a pipe a stray child could hold)."""
     logs.mkdir(parents=True, exist_ok=True)
     slug = name.replace(" ", "-")
@@ -181,10 +212,12 @@ def run_measured(name: str, command: list[str], env: dict[str, str], logs: Path)
         process = subprocess.Popen(
             command, env=env, cwd=PROJECT_ROOT, stdout=out_file, stderr=err_file
         )
-        with RssSampler(process.pid) as sampler:
+        with RssSampler(process.pid, spill_dir) as sampler:
             returncode = process.wait()
         seconds = time.monotonic() - started
-    return Measured(name, returncode, started_at, seconds, sampler.samples, stdout, stderr)
+    return Measured(
+        name, returncode, started_at, seconds, sampler.samples, stdout, stderr, sampler.peak_spill
+    )
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -217,9 +250,14 @@ class RunFigures:
     total: Figure
     stages: list[Figure]
     summary: dict = field(default_factory=dict)
+    peak_spill_bytes: int = 0
 
     def as_dict(self) -> dict:
-        return {"total": self.total.as_dict(), "stages": [f.as_dict() for f in self.stages]}
+        return {
+            "total": self.total.as_dict(),
+            "stages": [f.as_dict() for f in self.stages],
+            "peak_spill_bytes": self.peak_spill_bytes,
+        }
 
 
 def stage_figures(
@@ -407,7 +445,8 @@ def lakehouse_run(name: str, sources: Path, env: dict, logs: Path, lake_rows: in
         END_DATE,
         "--json",
     ]
-    measured = run_measured(name, command, env, logs).check()
+    spill_dir = Path(env["LAKEHOUSE_STATE_DIR"]) / SPILL_FOLDER
+    measured = run_measured(name, command, env, logs, spill_dir).check()
     summary = parse_summary(measured)
     landed = sum(item["rows"] for item in summary["ingest"]["landed"])
     exported = summary.get("export", {})
@@ -420,7 +459,16 @@ def lakehouse_run(name: str, sources: Path, env: dict, logs: Path, lake_rows: in
     at = next((i for i, f in enumerate(stages) if f.name == "dbt build"), len(stages) - 1)
     stages[at + 1 : at + 1] = dbt_thread_figures(summary)
     total = Figure(f"{name} total", measured.seconds, landed, measured.peak_rss)
-    return RunFigures(total, stages, summary)
+    return RunFigures(total, stages, summary, measured.peak_spill)
+
+
+def disk_usage(work: Path) -> dict[str, int]:
+    """Bytes on disk after a run: the generated CSV files, each folder of the lake."""
+    lake = work / "lake"
+    usage = {"sources (generated CSV)": folder_bytes(work / "sources")}
+    if lake.is_dir():
+        usage.update({f"lake/{item.name}": folder_bytes(item) for item in sorted(lake.iterdir())})
+    return usage
 
 
 def run_baseline(sources: Path, work: Path, env: dict, logs: Path, bronze: int) -> RunFigures:
@@ -618,17 +666,25 @@ def print_table(sections: list[tuple[str, list[Figure]]]) -> None:
 
 
 def print_verdicts(report: dict) -> None:
-    full, incremental = report["full_run"]["total"], report["incremental_run"]["total"]
+    full = report["full_run"]["total"]
     out.print(
         f"full run: {full['seconds']:.1f} s, peak RSS {full['peak_rss_bytes'] / MB:,.0f} MB "
         f"(targets at 10M purchases: ≤ {TARGETS['full_run_seconds']} s; "
         f"< 4 GB with memory_limit 3GB)"
     )
+    disk = report["full_run"]["disk_bytes"]
     out.print(
-        f"incremental run: {incremental['seconds']:.1f} s = "
-        f"{report['incremental_run']['percent_of_full']:.0f} % of the full run "
-        f"(target ≤ {TARGETS['incremental_percent_of_full']} %)"
+        f"disk after the full run: {sum(disk.values()) / GB:,.1f} GB ("
+        + ", ".join(f"{name} {size / GB:,.1f}" for name, size in disk.items())
+        + f"); DuckDB spilled at most {report['full_run']['peak_spill_bytes'] / GB:,.1f} GB"
     )
+    if "incremental_run" in report:
+        incremental = report["incremental_run"]
+        out.print(
+            f"incremental run: {incremental['total']['seconds']:.1f} s = "
+            f"{incremental['percent_of_full']:.0f} % of the full run "
+            f"(target ≤ {TARGETS['incremental_percent_of_full']} %)"
+        )
     baseline = report.get("baseline")
     if not baseline:
         return
@@ -658,6 +714,7 @@ def run_pipeline_bench(
     clients: int,
     batches: int = 1,
     baseline: bool = True,
+    incremental: bool = True,
     work_dir: Path | None = None,
     memory_limit: str | None = None,
     json_out: Path | None = None,
@@ -665,7 +722,9 @@ def run_pipeline_bench(
 ) -> dict:
     """`lakehouse bench pipeline`: print the table, write the JSON, return the report."""
     try:
-        return _bench(clients, batches, baseline, work_dir, memory_limit, json_out, target)
+        return _bench(
+            clients, batches, baseline, incremental, work_dir, memory_limit, json_out, target
+        )
     except BenchError as exc:
         console.print(f"error: {exc}", style="bold red", markup=False, soft_wrap=True)
         raise SystemExit(1) from None
@@ -675,6 +734,7 @@ def _bench(
     clients: int,
     batches: int,
     baseline: bool,
+    incremental: bool,
     work_dir: Path | None,
     memory_limit: str | None,
     json_out: Path | None,
@@ -698,11 +758,6 @@ def _bench(
     setup = prefect_setup(env, logs)
     full = lakehouse_run("full run", work / "sources", env, logs, bronze)
 
-    increment_generated, increment, increment_files = make_increment(work, clients, env, logs)
-    added = sum(item["rows"] for item in increment_files.values())
-    incremental = lakehouse_run("incremental run", increment, env, logs, bronze + added)
-    percent = 100 * incremental.total.seconds / full.total.seconds
-
     report: dict = {
         "scale": {
             "clients": clients,
@@ -711,7 +766,6 @@ def _bench(
             "end_date": END_DATE,
             "seed": SEED,
             "bronze_rows": bronze,
-            "increment_rows": added,
         },
         "machine": machine,
         "targets": TARGETS,
@@ -722,21 +776,27 @@ def _bench(
             **full.as_dict(),
             "dbt": full.summary.get("dbt", {}),
             "silver": full.summary.get("silver"),
-        },
-        "incremental_run": {
-            **incremental.as_dict(),
-            "percent_of_full": percent,
-            "increment_generate_seconds": increment_generated.seconds,
-            "files": increment_files,
-            "dbt": incremental.summary.get("dbt", {}),
-            "silver": incremental.summary.get("silver"),
+            "disk_bytes": disk_usage(work),
         },
     }
     sections = [
         ("data", [generate_figure, setup]),
         ("full run (lakehouse run)", [*full.stages, full.total]),
-        ("incremental run (+1 % purchases)", [*incremental.stages, incremental.total]),
     ]
+    if incremental:
+        increment_generated, increment, increment_files = make_increment(work, clients, env, logs)
+        added = sum(item["rows"] for item in increment_files.values())
+        run = lakehouse_run("incremental run", increment, env, logs, bronze + added)
+        report["scale"]["increment_rows"] = added
+        report["incremental_run"] = {
+            **run.as_dict(),
+            "percent_of_full": 100 * run.total.seconds / full.total.seconds,
+            "increment_generate_seconds": increment_generated.seconds,
+            "files": increment_files,
+            "dbt": run.summary.get("dbt", {}),
+            "silver": run.summary.get("silver"),
+        }
+        sections.append(("incremental run (+1 % purchases)", [*run.stages, run.total]))
     if baseline:
         base = run_baseline(work / "sources", work, env, logs, bronze)
         report["baseline"] = {

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("sources", "bronze", "silver", "gold")
+SPILL_FOLDER = "duckdb_tmp"  # DuckDB's temp_directory, under the state folder
 
 
 class Settings(BaseSettings):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.settings import LAYERS, Settings, get_settings
+from orchestration.settings import LAYERS, SPILL_FOLDER, Settings, get_settings
 
 
 class StorageError(RuntimeError):
@@ -321,7 +321,7 @@ def duckdb_config(settings: Settings) -> dict[str, object]:
         # No model relies on the physical order of a table (every rank, export and report orders
         # explicitly): without it, DuckDB writes large tables with less memory.
         "preserve_insertion_order": False,
-        "temp_directory": str(settings.state_dir / "duckdb_tmp"),
+        "temp_directory": str(settings.state_dir / SPILL_FOLDER),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,15 @@ import pandas as pd
 import pytest
 
 from orchestration import baseline as bl
-from orchestration.bench_pipeline import Measured, shift_purchase_ids, stage_figures, tree_rss
+from orchestration.bench_pipeline import (
+    Measured,
+    RssSampler,
+    folder_bytes,
+    print_verdicts,
+    shift_purchase_ids,
+    stage_figures,
+    tree_rss,
+)
 from tests.conftest import clean_env, lakehouse
 
 AS_OF = date(2025, 6, 30)
@@ -233,6 +242,21 @@ def test_tree_rss_and_stage_windows(tmp_path):
     assert outside.seconds == pytest.approx(7.0)
 
 
+def test_folder_bytes_and_spill_sampling(tmp_path):
+    spill = tmp_path / "spill"
+    (spill / "nested").mkdir(parents=True)
+    (spill / "a.tmp").write_bytes(b"x" * 1000)
+    (spill / "nested" / "b.tmp").write_bytes(b"y" * 234)
+    assert folder_bytes(spill) == 1234
+    assert folder_bytes(tmp_path / "absent") == 0
+    with RssSampler(os.getpid(), spill) as sampler:
+        while not sampler.samples:
+            time.sleep(0.01)
+    (spill / "a.tmp").unlink()
+    assert sampler.peak_spill == 1234  # sampled while the files were there, kept as the peak
+    assert folder_bytes(spill) == 234
+
+
 # --- the bench itself, at a small scale --------------------------------------------------------
 
 
@@ -286,6 +310,12 @@ def test_bench_reports_every_stage(bench):
         )
     _sane(report["baseline"]["total"])
     assert report["baseline"]["ratio_to_full_run"] > 0
+    disk = report["full_run"]["disk_bytes"]
+    generated = sum(path.stat().st_size for path in Path(report["work_dir"], "sources").iterdir())
+    assert disk["sources (generated CSV)"] == generated
+    assert disk["lake/bronze"] > disk["lake/gold"] > 0 and disk["lake/warehouse"] > 0
+    assert report["full_run"]["peak_spill_bytes"] >= 0
+    assert "disk after the full run" in stdout
     machine = report["machine"]
     assert machine["cpu_count"] >= 1 and machine["memory_bytes"] > 0
     assert machine["duckdb_memory_limit"]
@@ -321,6 +351,15 @@ def test_bench_rows_are_consistent(bench):
     assert report["incremental_run"]["percent_of_full"] == pytest.approx(
         100 * incremental["seconds"] / full["seconds"]
     )
+
+
+def test_verdicts_without_an_incremental_run(bench, capsys):
+    report, _stdout = bench
+    full_only = {key: value for key, value in report.items() if key != "incremental_run"}
+    print_verdicts(full_only)
+    printed = capsys.readouterr().out
+    assert "full run:" in printed and "disk after the full run" in printed
+    assert "incremental run" not in printed
 
 
 def test_baseline_silver_equals_the_pipeline(bench):

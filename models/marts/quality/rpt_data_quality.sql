@@ -28,19 +28,24 @@ silver_purchases as (
 
 ),
 
-lines as (
+line_counts as (
 
+    -- One scan of each entity's lines, grouped as finely as any measure below needs.
     select
         'clients' as entity,
         _source_file,
-        reject_reason
+        reject_reason,
+        count(*) as line_count
     from clients
+    group by _source_file, reject_reason
     union all
     select
         'purchases' as entity,
         _source_file,
-        reject_reason
+        reject_reason,
+        count(*) as line_count
     from purchases
+    group by _source_file, reject_reason
 
 ),
 
@@ -65,25 +70,33 @@ reason_codes as (
 
 ),
 
+file_row_counts as (
+
+    select
+        entity,
+        _source_file as source_file,
+        cast(sum(line_count) as bigint) as bronze_rows,
+        cast(coalesce(sum(line_count) filter (where reject_reason is null), 0) as bigint)
+            as silver_rows,
+        cast(coalesce(sum(line_count) filter (where reject_reason is not null), 0) as bigint)
+            as quarantined_rows
+    from line_counts
+    group by entity, _source_file
+
+),
+
 row_counts as (
 
     select
         entity,
         'all' as source_file,
-        count(*) as bronze_rows,
-        count(*) filter (where reject_reason is null) as silver_rows,
-        count(reject_reason) as quarantined_rows
-    from lines
+        cast(sum(bronze_rows) as bigint) as bronze_rows,
+        cast(sum(silver_rows) as bigint) as silver_rows,
+        cast(sum(quarantined_rows) as bigint) as quarantined_rows
+    from file_row_counts
     group by entity
     union all
-    select
-        entity,
-        _source_file as source_file,
-        count(*) as bronze_rows,
-        count(*) filter (where reject_reason is null) as silver_rows,
-        count(reject_reason) as quarantined_rows
-    from lines
-    group by entity, _source_file
+    select * from file_row_counts
 
 ),
 
@@ -126,12 +139,12 @@ quarantine_measures as (
         'quarantine' as measure,
         reason_codes.metric,
         reason_codes.sort_order,
-        count(lines.reject_reason) as row_count
+        coalesce(sum(line_counts.line_count), 0) as row_count
     from reason_codes
-    left join lines
+    left join line_counts
         on
-            reason_codes.entity = lines.entity
-            and reason_codes.metric = lines.reject_reason
+            reason_codes.entity = line_counts.entity
+            and reason_codes.metric = line_counts.reject_reason
     group by reason_codes.entity, reason_codes.metric, reason_codes.sort_order
 
 ),

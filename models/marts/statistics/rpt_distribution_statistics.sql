@@ -35,9 +35,23 @@ observations_cents as (
 
     select
         metric,
-        observation,
         {{ lakehouse.to_cents('observation') }} as observation_cents
     from observations
+
+),
+
+value_counts as (
+
+    -- One row per distinct value and its number of occurrences. Every statistic below is
+    -- computed from this histogram: a quantile aggregate would hold every observation in memory
+    -- (outside DuckDB's memory limit, 300 million values at 100 million order lines), and cents
+    -- take few distinct values.
+    select
+        metric,
+        observation_cents,
+        count(*) as occurrences
+    from observations_cents
+    group by metric, observation_cents
 
 ),
 
@@ -45,28 +59,83 @@ per_metric as (
 
     select
         metric,
-        count(*) as observations,
-        sum(observation_cents) as total_cents,
-        sum(observation_cents * observation_cents) as total_squares,
-        min(observation) as min_value,
-        max(observation) as max_value,
-        {{ lakehouse.percentile_cont('observation_cents', 0.5) }} as median_cents,
-        {{ lakehouse.percentile_cont('observation_cents', 0.25) }} as p25_cents,
-        {{ lakehouse.percentile_cont('observation_cents', 0.75) }} as p75_cents,
-        {{ lakehouse.percentile_cont('observation_cents', 0.9) }} as p90_cents,
-        {{ lakehouse.percentile_cont('observation_cents', 0.95) }} as p95_cents
-    from observations_cents
+        sum(occurrences) as observations,
+        sum(observation_cents * occurrences) as total_cents,
+        sum(observation_cents * observation_cents * occurrences) as total_squares,
+        min(observation_cents) as min_cents,
+        max(observation_cents) as max_cents
+    from value_counts
     group by metric
 
 ),
 
-quantity_counts as (
+running_occurrences as (
 
     select
-        quantity,
-        count(*) as order_lines
-    from sales
-    group by quantity
+        *,
+        sum(occurrences) over (
+            partition by metric
+            order by observation_cents
+            rows between unbounded preceding and current row
+        ) as occurrences_through_value
+    from value_counts
+
+),
+
+value_positions as (
+
+    -- The 0-based positions first_position..last_position the value takes in sorted order.
+    select
+        metric,
+        observation_cents,
+        occurrences_through_value - occurrences as first_position,
+        occurrences_through_value - 1 as last_position
+    from running_occurrences
+
+),
+
+fractions as (
+
+    {{ lakehouse.values_table(['statistic', 'fraction'], [
+        ('median', 0.5), ('p25', 0.25), ('p75', 0.75), ('p90', 0.9), ('p95', 0.95),
+    ]) }}
+
+),
+
+quantile_positions as (
+
+    -- Continuous quantile (numpy's "linear"): the value at position h = (n − 1) × fraction,
+    -- interpolated between positions floor(h) and ceil(h). h is an exact decimal, so the
+    -- interpolated cents have at most two decimals: exact, with no floating point.
+    select
+        per_metric.metric,
+        fractions.statistic,
+        (per_metric.observations - 1) * fractions.fraction as rank_position
+    from per_metric
+    cross join fractions
+
+),
+
+quantiles as (
+
+    select
+        quantile_positions.metric,
+        quantile_positions.statistic,
+        lower_value.observation_cents
+        + (upper_value.observation_cents - lower_value.observation_cents)
+        * (quantile_positions.rank_position - floor(quantile_positions.rank_position))
+            as quantile_cents
+    from quantile_positions
+    inner join value_positions as lower_value
+        on
+            quantile_positions.metric = lower_value.metric
+            and floor(quantile_positions.rank_position) >= lower_value.first_position
+            and floor(quantile_positions.rank_position) <= lower_value.last_position
+    inner join value_positions as upper_value
+        on
+            quantile_positions.metric = upper_value.metric
+            and ceil(quantile_positions.rank_position) >= upper_value.first_position
+            and ceil(quantile_positions.rank_position) <= upper_value.last_position
 
 ),
 
@@ -74,9 +143,10 @@ quantity_mode as (
 
     -- The most frequent quantity, the smallest one on ties.
     select
-        quantity,
-        row_number() over (order by order_lines desc, quantity asc) as frequency_rank
-    from quantity_counts
+        observation_cents,
+        row_number() over (order by occurrences desc, observation_cents asc) as frequency_rank
+    from value_counts
+    where metric = 'quantity'
 
 ),
 
@@ -101,12 +171,6 @@ statistics as (
     union all
     select
         metric,
-        'median' as statistic,
-        cast(median_cents / 100 as decimal(18, 4)) as value
-    from per_metric
-    union all
-    select
-        metric,
         'std' as statistic,
         cast(
             round(
@@ -120,43 +184,25 @@ statistics as (
     select
         metric,
         'min' as statistic,
-        cast(min_value as decimal(18, 4)) as value
+        cast(min_cents * 0.01 as decimal(18, 4)) as value
     from per_metric
     union all
     select
         metric,
         'max' as statistic,
-        cast(max_value as decimal(18, 4)) as value
+        cast(max_cents * 0.01 as decimal(18, 4)) as value
     from per_metric
     union all
     select
         metric,
-        'p25' as statistic,
-        cast(p25_cents / 100 as decimal(18, 4)) as value
-    from per_metric
-    union all
-    select
-        metric,
-        'p75' as statistic,
-        cast(p75_cents / 100 as decimal(18, 4)) as value
-    from per_metric
-    union all
-    select
-        metric,
-        'p90' as statistic,
-        cast(p90_cents / 100 as decimal(18, 4)) as value
-    from per_metric
-    union all
-    select
-        metric,
-        'p95' as statistic,
-        cast(p95_cents / 100 as decimal(18, 4)) as value
-    from per_metric
+        statistic,
+        cast(quantile_cents * 0.01 as decimal(18, 4)) as value
+    from quantiles
     union all
     select
         'quantity' as metric,
         'mode' as statistic,
-        cast(quantity as decimal(18, 4)) as value
+        cast(observation_cents * 0.01 as decimal(18, 4)) as value
     from quantity_mode
     where frequency_rank = 1
     union all
