@@ -319,7 +319,6 @@ def test_bench_reports_every_stage(bench):
     )
     assert disk["lake/bronze"] > generated_csv > 0
     assert disk["lake/gold"] > 0 and disk["lake/warehouse"] > 0
-    assert report["full_run"]["peak_spill_bytes"] >= 0
     assert "disk after the full run" in stdout
     machine = report["machine"]
     assert machine["cpu_count"] >= 1 and machine["memory_bytes"] > 0
