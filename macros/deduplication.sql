@@ -2,23 +2,32 @@
     De-duplication of the base models (SPEC §3: `duplicate_client`, `duplicate_purchase`), over a
     CTE `passing` of lines with `passes_row_rules` (every earlier rule passed). Renders three CTEs:
 
-    - `id_copies`: the passing lines per id (an id with one has a survivor);
+    - `contested_ids`: the ids whose lines need more than the line itself — several passing lines
+      (to rank) or a refused line beside a passing one (it has a survivor elsewhere). One narrow
+      pass over `passing`; at ten million lines a few tens of thousands of ids come out, so the
+      joins below build small hash tables;
     - `copy_ranks`: the rank of each passing line among its id's, for the ids with several only
       (batch order `batch_order` — `asc`: the oldest batch wins, `desc`: the newest — then the
       first line in the file). A window over every line would carry all of its columns through a
       sort: at ten million lines it cost more than the rest of the model;
     - `ranked`: `passing` with `copy_rank` (1 = the survivor, null for a line that does not pass)
-      and `has_passing_copy` (the id has a survivor).
+      and `has_passing_copy` (the id has a survivor: this line passes, or another one does).
 -#}
 {% macro rank_passing_copies(key, batch_order) -%}
-id_copies as (
+contested_ids as (
 
     select
         {{ key }},
-        count(*) as passing_copies
+        sum(case when passes_row_rules then 1 else 0 end) as passing_copies
     from passing
-    where passes_row_rules
+    where {{ key }} is not null
     group by {{ key }}
+    having
+        sum(case when passes_row_rules then 1 else 0 end) > 1
+        or (
+            sum(case when passes_row_rules then 1 else 0 end) > 0
+            and sum(case when passes_row_rules then 0 else 1 end) > 0
+        )
 
 ),
 
@@ -34,9 +43,9 @@ copy_ranks as (
                 passing._row_number asc
         ) as copy_rank
     from passing
-    inner join id_copies
-        on passing.{{ key }} = id_copies.{{ key }}
-    where passing.passes_row_rules and id_copies.passing_copies > 1
+    inner join contested_ids
+        on passing.{{ key }} = contested_ids.{{ key }}
+    where passing.passes_row_rules and contested_ids.passing_copies > 1
 
 ),
 
@@ -45,10 +54,11 @@ ranked as (
     select
         passing.*,
         case when passing.passes_row_rules then coalesce(copy_ranks.copy_rank, 1) end as copy_rank,
-        id_copies.{{ key }} is not null as has_passing_copy
+        coalesce(passing.passes_row_rules, false) or contested_ids.{{ key }} is not null
+            as has_passing_copy
     from passing
-    left join id_copies
-        on passing.{{ key }} = id_copies.{{ key }}
+    left join contested_ids
+        on passing.{{ key }} = contested_ids.{{ key }}
     left join copy_ranks
         on passing._line_id = copy_ranks._line_id
 

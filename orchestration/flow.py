@@ -10,12 +10,13 @@ Markdown artifact (orchestration/run_report.py).
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import os
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -270,6 +271,20 @@ def _gate_message(report: dict) -> str:
     )
 
 
+def release_freed_memory() -> None:
+    """Hand the memory a stage freed back to the OS before the next one starts.
+
+    Every stage runs in this process, and its peak RSS is what a memory limit is judged by: without
+    this, the ingestion's Arrow buffers (kept by pyarrow's pool and by glibc's arenas) stay
+    resident, about 150 MB at ten million lines, under DuckDB's whole memory_limit during dbt build.
+    """
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
+    with suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 @flow(name="lakehouse-pipeline")
 def pipeline(
     sources: str | None = None, as_of_date: str | None = None, dbt_tasks: str | None = None
@@ -294,6 +309,7 @@ def pipeline(
         finally:
             durations[name] = time.monotonic() - started
             stages[name] = {"started_at": started_at, "seconds": durations[name]}
+            release_freed_memory()
 
     try:
         with run_lock("lakehouse run"):
