@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -21,13 +22,23 @@ pytestmark = pytest.mark.e2e
 CRON = "17 4 * * *"
 
 
-def api(url: str, path: str, body: dict | None = None) -> object:
+def api(url: str, path: str, body: dict | None = None, attempts: int = 10) -> object:
+    """One call to the Prefect REST API, retried as Prefect's own client does: the server answers
+    503 with a Retry-After header while its SQLite database is locked by another writer (the
+    served process polls and writes beside this test)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{url}{path}", data=data, headers={"content-type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    for attempt in range(1, attempts + 1):
+        request = urllib.request.Request(
+            f"{url}{path}", data=data, headers={"content-type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code not in (429, 503) or attempt == attempts:
+                raise
+            time.sleep(float(error.headers.get("Retry-After") or 2))
+    raise AssertionError("unreachable")
 
 
 def wait_for(what: str, probe, timeout: float, every: float = 2.0):
