@@ -22,12 +22,8 @@ contested_ids as (
     from passing
     where {{ key }} is not null
     group by {{ key }}
-    having
-        sum(case when passes_row_rules then 1 else 0 end) > 1
-        or (
-            sum(case when passes_row_rules then 1 else 0 end) > 0
-            and sum(case when passes_row_rules then 0 else 1 end) > 0
-        )
+    -- A passing line and any other line: a second passing copy, or a refused one beside it.
+    having sum(case when passes_row_rules then 1 else 0 end) > 0 and count(*) > 1
 
 ),
 

@@ -20,6 +20,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
@@ -278,8 +279,6 @@ def release_freed_memory() -> None:
     this, the ingestion's Arrow buffers (kept by pyarrow's pool and by glibc's arenas) stay
     resident, about 150 MB at ten million lines, under DuckDB's whole memory_limit during dbt build.
     """
-    import pyarrow
-
     pyarrow.default_memory_pool().release_unused()
     with suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
