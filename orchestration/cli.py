@@ -99,18 +99,27 @@ def _writer_lock(command: str):
 
 
 def _prefect_environment() -> None:
-    """Prefect keeps its local state in the project's state folder, with analytics off."""
+    """Prefect keeps its local state in the project's state folder, with analytics off.
+
+    Without PREFECT_API_URL, a temporary local API server serves the command (prefect_api.py).
+    """
     settings = get_settings()
     home = Path(os.environ.setdefault("PREFECT_HOME", str(settings.state_dir / "prefect")))
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    timeout = os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if not os.environ.get("PREFECT_API_URL"):
-        # The ephemeral API lives only as long as the command: shipping logs to it would make
-        # Prefect start a second server at exit to deliver the last ones.
+        # The temporary API lives only as long as the command: logs shipped to it at exit
+        # would find it gone.
         os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+        from orchestration.prefect_api import PrefectApiError, start_local_api
+
+        try:
+            os.environ["PREFECT_API_URL"] = start_local_api(float(timeout))
+        except PrefectApiError as exc:
+            _fail(str(exc))
 
 
 def _ensure_store(quiet: bool = False) -> None:

@@ -298,18 +298,25 @@ def configure_duckdb(conn: duckdb.DuckDBPyConnection, settings: Settings | None 
         endpoint = settings.endpoint.split("://", 1)[-1].rstrip("/")
         use_ssl = settings.endpoint.startswith("https://")
         conn.execute(
-            "create or replace secret lakehouse_s3 (type s3, key_id ?, secret ?, "
-            f"region ?, endpoint ?, url_style 'path', use_ssl {str(use_ssl).lower()})",
-            [key_id, secret, settings.s3_region, endpoint],
+            f"create or replace secret lakehouse_s3 (type s3, key_id {sql_string(key_id)}, "
+            f"secret {sql_string(secret)}, region {sql_string(settings.s3_region)}, "
+            f"endpoint {sql_string(endpoint)}, url_style 'path', use_ssl {str(use_ssl).lower()})"
         )
     set_layer_variables(conn, settings)
+
+
+def sql_string(text: str) -> str:
+    """A SQL string literal. Used instead of query parameters in the connection setup because
+    DuckDB's Python client imports pandas (~35 MiB) the first time it binds a parameter, and
+    the run process has no other use for it."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def set_layer_variables(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Expose each layer's root URI as the DuckDB variable `lakehouse_<layer>_root`."""
     lake = Lake(settings)
     for layer in LAYERS:
-        conn.execute(f"set variable lakehouse_{layer}_root = ?", [lake.root(layer)])
+        conn.execute(f"set variable lakehouse_{layer}_root = {sql_string(lake.root(layer))}")
 
 
 def duckdb_config(settings: Settings) -> dict[str, object]:

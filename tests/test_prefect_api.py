@@ -1,0 +1,73 @@
+"""The temporary Prefect API a command starts when PREFECT_API_URL is not set."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestration.prefect_api import PrefectApiError, start_local_api
+from tests.conftest import ROOT, clean_env
+
+# What `lakehouse run` does before its flow: set up Prefect's environment, import the flow,
+# talk to the API. Prefect would import its server package (and start a server of its own) if
+# it did not use the URL the command gave it.
+COMMAND = """
+import json, os, sys
+from orchestration.cli import _prefect_environment
+_prefect_environment()
+import orchestration.flow
+from prefect.client.orchestration import get_client
+with get_client(sync_client=True) as client:
+    healthy = client.api_healthcheck() is None
+print(json.dumps({
+    "api_url": os.environ["PREFECT_API_URL"],
+    "healthy": healthy,
+    "server_modules": sorted(m for m in sys.modules if m.startswith("prefect.server")),
+}))
+"""
+
+
+def _children_serving_prefect() -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z" and b"prefect.server.api.server" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_command_uses_its_own_server_and_stops_it(tmp_path):
+    env = clean_env(PREFECT_HOME=str(tmp_path / "prefect"), LAKEHOUSE_STATE_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND], env=env, cwd=ROOT, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["api_url"].startswith("http://127.0.0.1:")
+    assert report["healthy"]
+    assert report["server_modules"] == []  # the server package stayed out of this process
+    port = int(report["api_url"].rsplit(":", 1)[1].split("/")[0])
+    assert not _port_open(port)  # stopped when the command exited
+
+
+def test_a_server_that_does_not_answer_in_time_is_stopped_and_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    with pytest.raises(PrefectApiError, match="PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"):
+        start_local_api(timeout=0.05)
+    assert _children_serving_prefect() == []
