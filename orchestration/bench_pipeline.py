@@ -5,7 +5,7 @@ What is measured, and how:
 - every step runs as a subprocess, the way a user runs it (`lakehouse generate`, `lakehouse run
   --json`, `python -m orchestration.baseline`); wall time is from start to exit;
 - memory is the RSS of the whole process tree (the command and every descendant, e.g. Prefect's
-  ephemeral API server), summed, sampled every 0.1 s from /proc. Summing RSS counts pages shared
+  temporary API server), summed, sampled every 0.1 s from /proc. Summing RSS counts pages shared
   between processes more than once, so it errs on the high side;
 - per stage, the run's JSON summary gives each stage's start (epoch) and seconds: the peak RSS of
   a stage is the highest sample inside that window, and rows per second use the rows the stage
@@ -632,7 +632,7 @@ def machine_info(env: dict[str, str]) -> dict:
         "duckdb_memory_limit": env.get("DUCKDB_MEMORY_LIMIT") or settings.duckdb_memory_limit,
         "duckdb_threads": env.get("DUCKDB_THREADS") or settings.duckdb_threads,
         "dbt_threads": int(env.get("DBT_THREADS") or 2),
-        "prefect_api": "server (PREFECT_API_URL)" if env.get("PREFECT_API_URL") else "ephemeral",
+        "prefect_api": "server (PREFECT_API_URL)" if env.get("PREFECT_API_URL") else "temporary",
         "versions": versions,
         "git_commit": _git_commit(),
     }

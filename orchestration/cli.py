@@ -535,7 +535,7 @@ def main() -> None:
     prefect-dbt leaves one daemon thread per dbt node behind; at interpreter finalization Python
     force-exits daemon threads, and unwinding through native frames aborts the process
     ("FATAL: exception not rethrown", exit 134) after a run that succeeded. So once the command
-    is done, the exit handlers run (Prefect stops its ephemeral server, logs are flushed) and the
+    is done, the exit handlers run (the temporary Prefect API stops, logs are flushed) and the
     process ends with the command's own exit code, without the finalization step.
     """
     code: int | str | None = 0
@@ -558,7 +558,7 @@ def _drain_prefect_workers() -> None:
     """Deliver Prefect's queued events and logs while its API server is still up.
 
     A normal exit drains them from threading's exit hooks, before the atexit handler that stops
-    the ephemeral server; a worker left undrained would start a second server to deliver them.
+    the temporary API server; a worker left undrained would find the server gone.
     """
     if "prefect" not in sys.modules:
         return
@@ -571,7 +571,7 @@ def _drain_prefect_workers() -> None:
 
 
 def _stop_children() -> None:
-    """Terminate child processes a library forgot to stop (Prefect's ephemeral API server).
+    """Terminate child processes a library forgot to stop (a Prefect API server of its own).
 
     Only children in our own process group: servers the project starts on purpose (the embedded
     object store) run in a session of their own and outlive the command.

@@ -1,7 +1,8 @@
 """The Prefect flow: check store → ingest → dbt build → quality gate → dbt docs → export.
 
-The flow runs on Prefect's ephemeral local API unless PREFECT_API_URL points at a server
-(`lakehouse serve` serves it as a scheduled deployment). It holds the warehouse's run lock
+The flow runs on the Prefect API that PREFECT_API_URL names; `lakehouse run` starts a temporary
+local one when it is unset (orchestration/prefect_api.py), and `lakehouse serve` serves the flow
+as a scheduled deployment. It holds the warehouse's run lock
 throughout, and fails, publishing nothing, as soon as a step fails or the quality score is under
 QUALITY_THRESHOLD: the dashboard keeps the previous export. Every run, failed or not, leaves a
 Markdown artifact (orchestration/run_report.py).
