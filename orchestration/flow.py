@@ -71,9 +71,8 @@ def dbt_build_task(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
     fact are left out when they already reflect every bronze file and this as_of_date."""
     settings = get_settings()
     args, silver, unit_test_plan = _build_args(as_of_date, settings)
-    outcome = dbt_runner.run_dbt(
-        [*args, "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})], settings
-    )
+    os.environ[dbt_runner.RUN_ID_VARIABLE] = run_id
+    outcome = dbt_runner.run_dbt([*args, "--vars", dbt_runner.dbt_vars(as_of_date)], settings)
     outcome.silver, outcome.unit_tests = silver, unit_test_plan.describe()
     if not outcome.success:
         failed = ", ".join(outcome.failures[:10]) or "see logs/dbt.log"
@@ -104,6 +103,7 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
     settings = get_settings()
     args, silver, unit_test_plan = _build_args(as_of_date, settings)
     dbt_runner.dbt_environment(settings)
+    os.environ[dbt_runner.RUN_ID_VARIABLE] = run_id
     runner = _draining_runner_class()(
         settings=PrefectDbtSettings(
             project_dir=settings.dbt_project_dir,
@@ -116,9 +116,7 @@ def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOut
     started = time.monotonic()
     before = set(threading.enumerate())
     try:
-        result = runner.invoke(
-            [*args, "--vars", dbt_runner.dbt_vars(as_of_date, {"run_id": run_id})]
-        )
+        result = runner.invoke([*args, "--vars", dbt_runner.dbt_vars(as_of_date)])
     finally:
         dbt_runner.release_dbt_connections()
         _join_node_threads(before)

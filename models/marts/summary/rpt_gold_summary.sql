@@ -135,7 +135,8 @@ final as (
         top_client.top_client_revenue,
         overall_quality.quality_score,
         {{ lakehouse.as_of_date() }} as as_of_date,
-        cast('{{ var("run_id", none) or invocation_id }}' as {{ dbt.type_string() }}) as run_id
+        cast('{{ env_var("LAKEHOUSE_RUN_ID", "") or invocation_id }}' as {{ dbt.type_string() }})
+            as run_id
     from facts
     cross join clients
     cross join period_rows
