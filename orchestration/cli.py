@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -98,10 +99,12 @@ def _writer_lock(command: str):
         _fail(str(exc))
 
 
-def _prefect_environment() -> None:
+def _prefect_environment() -> Callable[[], None]:
     """Prefect keeps its local state in the project's state folder, with analytics off.
 
-    Without PREFECT_API_URL, a temporary local API server serves the command (prefect_api.py).
+    Without PREFECT_API_URL, a temporary local API server serves the command (prefect_api.py);
+    it boots in the background, and the function returned waits for it: call it after the
+    imports, before the first use of Prefect.
     """
     settings = get_settings()
     home = Path(os.environ.setdefault("PREFECT_HOME", str(settings.state_dir / "prefect")))
@@ -110,16 +113,23 @@ def _prefect_environment() -> None:
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     timeout = os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    if not os.environ.get("PREFECT_API_URL"):
-        # The temporary API lives only as long as the command: logs shipped to it at exit
-        # would find it gone.
-        os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
-        from orchestration.prefect_api import PrefectApiError, start_local_api
+    if os.environ.get("PREFECT_API_URL"):
+        return lambda: None
+    # The temporary API lives only as long as the command: logs shipped to it at exit would find
+    # it gone.
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+    from orchestration.prefect_api import LocalApi, PrefectApiError
 
+    api = LocalApi(float(timeout))
+    os.environ["PREFECT_API_URL"] = api.api_url
+
+    def wait() -> None:
         try:
-            os.environ["PREFECT_API_URL"] = start_local_api(float(timeout))
+            api.wait()
         except PrefectApiError as exc:
             _fail(str(exc))
+
+    return wait
 
 
 def _ensure_store(quiet: bool = False) -> None:
@@ -347,10 +357,11 @@ def run(
             raise typer.BadParameter(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from None
     if sources is not None and not sources.exists():
         _fail(f"--sources {sources}: no such file or folder")
+    prefect_ready = _prefect_environment()
     _ensure_store(quiet or as_json)
-    _prefect_environment()
-    from orchestration.flow import pipeline
+    from orchestration.flow import pipeline  # Prefect and dbt load while the API boots
 
+    prefect_ready()
     with console.status("running the pipeline…") if not (quiet or as_json) else _nothing():
         try:
             summary = pipeline(

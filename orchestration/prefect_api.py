@@ -73,35 +73,47 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def start_local_api(timeout: float) -> str:
-    """Start Prefect's API server on a free loopback port; returns its API URL once it answers.
+class LocalApi:
+    """Prefect's API server on a free loopback port, booting in the background (~4 s, mostly
+    imports) while the command imports its own modules; `wait()` blocks until it answers.
 
-    The server stops when the process exits (atexit); its state lives in PREFECT_HOME, as the
-    ephemeral server's does.
+    Its URL is known at once, so PREFECT_API_URL can be set before Prefect is imported (Prefect
+    reads its settings at import). The server stops when the process exits (atexit); its state
+    lives in PREFECT_HOME, as the ephemeral server's does.
     """
-    environment = {
-        **os.environ,
-        "PREFECT_UI_ENABLED": "0",
-        "PREFECT__SERVER_EPHEMERAL": "1",
-        "PREFECT__SERVER_FINAL": "1",
-    }
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._deadline = time.monotonic() + timeout
         port = _free_port()
-        api_url = f"http://127.0.0.1:{port}/api"
-        process = subprocess.Popen(_server_command(port), env=environment)
-        while process.poll() is None and time.monotonic() < deadline:
-            if _healthy(api_url):
-                atexit.register(_stop, process)
-                return api_url
+        self.api_url = f"http://127.0.0.1:{port}/api"
+        environment = {
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        self._process = subprocess.Popen(_server_command(port), env=environment)
+        atexit.register(_stop, self._process)
+
+    def wait(self) -> str:
+        """The API URL, once the server answers its health check."""
+        while self._process.poll() is None and time.monotonic() < self._deadline:
+            if _healthy(self.api_url):
+                return self.api_url
             time.sleep(0.1)
-        code = process.poll()
-        if code == PORT_TAKEN and time.monotonic() < deadline:
-            continue  # taken between our probe and uvicorn's bind: another port
-        _stop(process)
+        code = self._process.poll()
+        _stop(self._process)
+        if code is None:
+            why = f"no answer within {self.timeout:.0f} s"
+            advice = "raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+        elif code == PORT_TAKEN:
+            why = f"another program took {self.api_url} first"
+            advice = "run the command again"
+        else:
+            why = f"exit code {code}; its errors are above"
+            advice = "check PREFECT_HOME"
         raise PrefectApiError(
-            "Prefect's local API server did not start ("
-            + (f"no answer within {timeout:.0f} s" if code is None else f"exit code {code}")
-            + "; its errors are above): raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, "
-            "or run a Prefect server and set PREFECT_API_URL."
+            f"Prefect's local API server did not start ({why}): {advice}, or run a Prefect "
+            "server and set PREFECT_API_URL."
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.prefect_api import PrefectApiError, start_local_api
+from orchestration.prefect_api import LocalApi, PrefectApiError
 from tests.conftest import ROOT, clean_env
 
 # What `lakehouse run` does before its flow: set up Prefect's environment, import the flow,
@@ -18,8 +18,9 @@ from tests.conftest import ROOT, clean_env
 COMMAND = """
 import json, os, sys
 from orchestration.cli import _prefect_environment
-_prefect_environment()
+prefect_ready = _prefect_environment()
 import orchestration.flow
+prefect_ready()
 from prefect.client.orchestration import get_client
 with get_client(sync_client=True) as client:
     healthy = client.api_healthcheck() is None
@@ -69,5 +70,5 @@ def test_command_uses_its_own_server_and_stops_it(tmp_path):
 def test_a_server_that_does_not_answer_in_time_is_stopped_and_named(tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
     with pytest.raises(PrefectApiError, match="PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"):
-        start_local_api(timeout=0.05)
+        LocalApi(timeout=0.05).wait()
     assert _children_serving_prefect() == []
