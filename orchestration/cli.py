@@ -357,8 +357,10 @@ def run(
             raise typer.BadParameter(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from None
     if sources is not None and not sources.exists():
         _fail(f"--sources {sources}: no such file or folder")
-    prefect_ready = _prefect_environment()
+    # The store first: it picks its ports, and the API server would otherwise hold one it was
+    # just given back while booting.
     _ensure_store(quiet or as_json)
+    prefect_ready = _prefect_environment()
     from orchestration.flow import pipeline  # Prefect and dbt load while the API boots
 
     prefect_ready()
