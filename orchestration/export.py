@@ -82,6 +82,47 @@ EXPORT_ORDER = {
 }
 
 
+def _sales_fact_in_export_order(relation: str, columns: list[str]) -> str:
+    """fct_sales in its EXPORT_ORDER (country, product, purchase_date, purchase_id), sorted on
+    integers: sorting ten million rows on two text columns takes half as long again (8.6 s
+    against 5.8 s at 2M clients).
+
+    The (country, product) pairs are ranked in a small table (NULLs last, as in EXPORT_ORDER);
+    the sort key is that rank and the day number packed in one BIGINT, then the id. A day number
+    (DuckDB dates are int32 days; 2^31 stands for a NULL date, last as in EXPORT_ORDER) lies in
+    [-2^31, 2^31], and pairs are 2^33 apart, so two pairs' keys never meet: the rows come out in
+    the same order and the file is the same to the byte.
+    """
+    select = ", ".join(f'sales."{column}"' for column in columns)
+    return f"""
+        with pairs as (
+            select
+                country,
+                product,
+                row_number() over (order by country, product) as pair_rank
+            from (select distinct country, product from {relation})
+        )
+        select {select}
+        from {relation} as sales
+        left join pairs
+            on
+                sales.country is not distinct from pairs.country
+                and sales.product is not distinct from pairs.product
+        order by
+            pairs.pair_rank * 8589934592
+            + coalesce(sales.purchase_date - date '1970-01-01', 2147483648),
+            sales.purchase_id
+    """
+
+
+def _in_export_order(relation: str, columns: list[str]) -> str:
+    name = relation.split(".")[1]
+    if name == "fct_sales":
+        return _sales_fact_in_export_order(relation, columns)
+    select = ", ".join(f'"{column}"' for column in columns)
+    return f"select {select} from {relation} order by {EXPORT_ORDER.get(name, 'all')}"
+
+
 def _copy(conn: duckdb.DuckDBPyConnection, relation: str, target: str) -> int:
     schema, name = relation.split(".")
     columns = [
@@ -93,11 +134,9 @@ def _copy(conn: duckdb.DuckDBPyConnection, relation: str, target: str) -> int:
         ).fetchall()
         if column not in INTERNAL_COLUMNS
     ]
-    select = ", ".join(f'"{column}"' for column in columns)
-    order = EXPORT_ORDER.get(name, "all")
     count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
     conn.execute(
-        f"copy (select {select} from {relation} order by {order}) to '{target}' "
+        f"copy ({_in_export_order(relation, columns)}) to '{target}' "
         "(format parquet, compression zstd)"
     )
     return count

@@ -268,3 +268,40 @@ def test_an_earlier_as_of_date_takes_back_what_became_valid(lakes, incremental_b
     assert duckdb.connect().execute(query).fetchone() == (0,)
     b.build(AS_OF, "--full-refresh")
     assert_same_exports(a.published(latest), b.published(b.export(AS_OF)))
+
+
+def test_the_line_by_line_check_names_lost_doubled_and_unknown_lines(
+    lakes, incremental_builds, tmp_path
+):
+    """The reconciliation test (tests/reconciliation/, SPEC §3) passes on a consistent build and
+    names each broken line on a doctored copy of it: a silver line deleted, a silver line also put
+    in quarantine, and a quarantine line from a file bronze never had."""
+    _, _, a, _ = lakes
+    check = (
+        a.target
+        / "compiled/lakehouse/tests/reconciliation/assert_purchases_bronze_lines_land_once.sql"
+    ).read_text()
+    warehouse = tmp_path / "lakehouse.duckdb"  # the catalog name the compiled SQL uses
+    shutil.copy(a.root / "warehouse" / "lakehouse.duckdb", warehouse)
+    conn = duckdb.connect(str(warehouse))
+    conn.execute(f"set variable lakehouse_bronze_root = '{a.root / 'bronze'}'")
+    assert conn.execute(check).fetchall() == []
+
+    lost, doubled = conn.execute(
+        "select _source_file, _row_number from silver.stg_retail__purchases "
+        "order by _source_file, _row_number limit 2"
+    ).fetchall()
+    conn.execute(
+        "delete from silver.stg_retail__purchases where _source_file = ? and _row_number = ?",
+        list(lost),
+    )
+    for source_file, row_number in (doubled, ("purchases/nowhere.csv", 1)):
+        conn.execute(
+            "insert into silver.stg_retail__purchases_quarantine by name "
+            "select ? as _source_file, ? as _row_number",
+            [source_file, row_number],
+        )
+    found = conn.execute(f"select * from ({check}) order by all").fetchall()
+    assert sorted(found) == sorted(
+        [(*lost, True, 0), (*doubled, True, 2), ("purchases/nowhere.csv", 1, False, 1)]
+    )
