@@ -185,10 +185,12 @@ fix_measures as (
 {{ entity }}_nulls as (
 
     -- Nulls per bronze column after null-token normalisation, over well-formed lines: one pass
-    -- over the entity's lines for every column.
+    -- over the entity's lines for every column, reading the flags the base model stored with
+    -- each line (bit i: the i-th column, in this order).
     select
         {%- for column in columns %}
-        count(*) filter (where {{ lakehouse.clean_text(column) }} is null) as {{ column }}
+        count(*) filter (where {{ lakehouse.is_flagged_null('null_flags', loop.index0) }})
+            as {{ column }}
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ entity }}

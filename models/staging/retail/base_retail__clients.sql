@@ -16,7 +16,8 @@
 {%- set line_columns = [
     '_line_id', '_source_file', '_ingested_at', '_row_number', '_malformed_error', '_raw_line',
     'id_client', 'name', 'email', 'subscription_date', 'country', 'id_client_text', 'name_text',
-    'email_text', 'subscription_date_text', 'country_text', 'country_key', 'client_id',
+    'email_text', 'subscription_date_text', 'country_text', 'country_key', 'null_flags',
+    'client_id',
     'parsed_subscription_date', 'valid_email', 'canonical_country', 'is_malformed_line',
     'is_invalid_client_id', 'is_invalid_subscription_date',
 ] %}
@@ -89,6 +90,9 @@ typed as (
 
     select
         cleaned.*,
+        {{ lakehouse.null_flags([
+            'id_client_text', 'name_text', 'email_text', 'subscription_date_text', 'country_text',
+        ]) }} as null_flags,
         {{ lakehouse.parse_id('id_client_text') }} as client_id,
         {{ lakehouse.parse_date('subscription_date_text') }} as parsed_subscription_date,
         {{ lakehouse.valid_email('email_text') }} as valid_email,

@@ -18,7 +18,7 @@
 {%- set line_columns = [
     '_line_id', '_source_file', '_ingested_at', '_row_number', '_malformed_error', '_raw_line',
     'id_purchase', 'id_client', 'product', 'price', 'quantity', 'purchase_date', 'total',
-    'purchase_id', 'client_id', 'canonical_product',
+    'null_flags', 'purchase_id', 'client_id', 'canonical_product',
     'parsed_price', 'parsed_quantity', 'parsed_purchase_date', 'parsed_total',
     'is_malformed_line', 'is_invalid_purchase_id', 'is_invalid_client_id', 'is_unknown_product',
     'is_invalid_price', 'is_invalid_quantity', 'is_invalid_purchase_date',
@@ -104,6 +104,10 @@ typed as (
 
     select
         cleaned.*,
+        {{ lakehouse.null_flags([
+            'id_purchase_text', 'id_client_text', 'product_text', 'price_text', 'quantity_text',
+            'purchase_date_text', 'total_text',
+        ]) }} as null_flags,
         {{ lakehouse.parse_id('id_purchase_text') }} as purchase_id,
         {{ lakehouse.parse_id('id_client_text') }} as client_id,
         products.product as canonical_product,
