@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,13 +59,36 @@ def dbt_vars(as_of_date: str) -> str:
     return json.dumps({"as_of_date": as_of_date})
 
 
+def export_profile_variables(
+    env_file: Path, profiles: Path = PROJECT_ROOT / "profiles.yml"
+) -> None:
+    """Export the values `.env` gives to the variables profiles.yml reads (DBT_THREADS, SPARK_…).
+
+    The settings read `.env` without exporting it, and dbt's `env_var()` sees the process
+    environment only: without this, `DBT_THREADS=4` in `.env` would not reach dbt. A variable
+    already in the environment wins, as it does for the settings.
+    """
+    if not env_file.is_file():
+        return
+    from dotenv import dotenv_values
+
+    read_by_profile = set(
+        re.findall(r"env_var\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)", profiles.read_text())
+    )
+    for name, value in dotenv_values(env_file).items():
+        if name in read_by_profile and value is not None:
+            os.environ.setdefault(name, value)
+
+
 def dbt_environment(settings: Settings | None = None) -> None:
     """dbt runs in-process: no usage statistics, and the project's own profiles.yml.
 
     The profile reads the target and the Spark paths from the environment: set them from the
-    settings, absolute, so that dbt and the rest of the project agree.
+    settings, absolute, so that dbt and the rest of the project agree; the other variables it
+    reads come from the environment or `.env`.
     """
     settings = settings or get_settings()
+    export_profile_variables(Path(settings.model_config["env_file"]))
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("DBT_PROFILES_DIR", str(PROJECT_ROOT))
     # At dbt's default (debug), logs/dbt.log takes every statement of every node: ~15 MB and
