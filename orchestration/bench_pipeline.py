@@ -41,6 +41,7 @@ from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 
+from dotenv import dotenv_values
 from rich.console import Console
 from rich.table import Table
 
@@ -613,6 +614,9 @@ def _git_commit() -> str | None:
 def machine_info(env: dict[str, str]) -> dict:
     """What the figures depend on: cores, memory, engine limits, versions, load."""
     settings = Settings()  # the defaults and .env the runs start from
+    # What the runs' dbt reads for its profile: the environment, then .env (dbt_runner).
+    env_file = Path(settings.model_config["env_file"])
+    profile_env = {**(dotenv_values(env_file) if env_file.is_file() else {}), **env}
     versions = {}
     packages = ("duckdb", "dbt-core", "dbt-duckdb", "dbt-spark", "pyspark", "prefect", "pandas")
     for package in (*packages, "pyarrow"):
@@ -628,10 +632,10 @@ def machine_info(env: dict[str, str]) -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "dbt_target": env.get("DBT_TARGET") or settings.dbt_target,
-        "spark_driver_memory": env.get("SPARK_DRIVER_MEMORY") or "2g",
+        "spark_driver_memory": profile_env.get("SPARK_DRIVER_MEMORY") or "2g",
         "duckdb_memory_limit": env.get("DUCKDB_MEMORY_LIMIT") or settings.duckdb_memory_limit,
         "duckdb_threads": env.get("DUCKDB_THREADS") or settings.duckdb_threads,
-        "dbt_threads": int(env.get("DBT_THREADS") or 2),
+        "dbt_threads": int(profile_env.get("DBT_THREADS") or 2),
         "prefect_api": "server (PREFECT_API_URL)" if env.get("PREFECT_API_URL") else "temporary",
         "versions": versions,
         "git_commit": _git_commit(),

@@ -115,8 +115,7 @@ def _sales_fact_in_export_order(relation: str, columns: list[str]) -> str:
     """
 
 
-def _in_export_order(relation: str, columns: list[str]) -> str:
-    name = relation.split(".")[1]
+def _in_export_order(relation: str, name: str, columns: list[str]) -> str:
     if name == "fct_sales":
         return _sales_fact_in_export_order(relation, columns)
     select = ", ".join(f'"{column}"' for column in columns)
@@ -136,7 +135,7 @@ def _copy(conn: duckdb.DuckDBPyConnection, relation: str, target: str) -> int:
     ]
     count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
     conn.execute(
-        f"copy ({_in_export_order(relation, columns)}) to '{target}' "
+        f"copy ({_in_export_order(relation, name, columns)}) to '{target}' "
         "(format parquet, compression zstd)"
     )
     return count

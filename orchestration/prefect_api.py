@@ -12,7 +12,6 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from orchestration.ports import free_port
+
 # uvicorn exits with 3 when its port was taken between our probe and its bind.
 PORT_TAKEN = 3
 
 
 class PrefectApiError(RuntimeError):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _server_command(port: int) -> list[str]:
@@ -85,7 +80,7 @@ class LocalApi:
     def __init__(self, timeout: float):
         self.timeout = timeout
         self._deadline = time.monotonic() + timeout
-        port = _free_port()
+        port = free_port()
         self.api_url = f"http://127.0.0.1:{port}/api"
         environment = {
             **os.environ,
