@@ -1,5 +1,6 @@
 -- Every bronze client line with its cleaned values and the outcome of each SPEC §3 rule.
 -- stg_retail__clients keeps the survivors, stg_retail__clients_quarantine the rest.
+-- Raw values stay in bronze: the quarantine model reads them back for the refused lines only.
 --
 -- Incremental on `_line_id` (doc block `incremental_processing`): a run cleans and checks the
 -- lines of new bronze files only, then ranks again every stored line of a client id that has a
@@ -15,11 +16,9 @@
 
 {%- set line_columns = [
     '_line_id', '_source_file', '_ingested_at', '_row_number', '_malformed_error', '_raw_line',
-    'id_client', 'name', 'email', 'subscription_date', 'country', 'id_client_text', 'name_text',
-    'email_text', 'subscription_date_text', 'country_text', 'country_key', 'null_flags',
-    'client_id',
-    'parsed_subscription_date', 'valid_email', 'canonical_country', 'is_malformed_line',
-    'is_invalid_client_id', 'is_invalid_subscription_date',
+    'name_text', 'null_flags', 'client_id', 'parsed_subscription_date', 'valid_email',
+    'canonical_country', 'is_malformed_line', 'is_invalid_client_id',
+    'is_invalid_subscription_date',
 ] %}
 
 with
@@ -69,11 +68,6 @@ cleaned as (
         _row_number,
         _malformed_error,
         _raw_line,
-        id_client,
-        name,
-        email,
-        subscription_date,
-        country,
         {{ lakehouse.null_if_token('id_client_trimmed') }} as id_client_text,
         {{ lakehouse.null_if_token('name_trimmed') }} as name_text,
         {{ lakehouse.null_if_token('email_trimmed') }} as email_text,

@@ -1,5 +1,6 @@
 -- Every bronze purchase line with its cleaned values and the outcome of each SPEC §3 rule.
 -- The orphan rule looks up the silver clients: the one cross-entity reference staging allows.
+-- Raw values stay in bronze: the quarantine model reads them back for the refused lines only.
 --
 -- Incremental on `_line_id` (doc block `incremental_processing`): a run cleans and checks the
 -- lines of new bronze files only (rules 1-7 look at the line alone), then evaluates rules 8-10
@@ -17,7 +18,6 @@
 
 {%- set line_columns = [
     '_line_id', '_source_file', '_ingested_at', '_row_number', '_malformed_error', '_raw_line',
-    'id_purchase', 'id_client', 'product', 'price', 'quantity', 'purchase_date', 'total',
     'null_flags', 'purchase_id', 'client_id', 'canonical_product',
     'parsed_price', 'parsed_quantity', 'parsed_purchase_date', 'parsed_total',
     'is_malformed_line', 'is_invalid_purchase_id', 'is_invalid_client_id', 'is_unknown_product',
@@ -82,13 +82,6 @@ cleaned as (
         _row_number,
         _malformed_error,
         _raw_line,
-        id_purchase,
-        id_client,
-        product,
-        price,
-        quantity,
-        purchase_date,
-        total,
         {{ lakehouse.null_if_token('id_purchase_trimmed') }} as id_purchase_text,
         {{ lakehouse.null_if_token('id_client_trimmed') }} as id_client_text,
         {{ lakehouse.null_if_token('product_trimmed') }} as product_text,
