@@ -343,6 +343,14 @@ def run(
     ] = None,
     dbt_tasks: DbtTasksOption = None,
     target: TargetOption = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Rebuild silver and the sales fact from all of bronze (after an upgrade that "
+            "changed their logic or columns); default: only new bronze files.",
+        ),
+    ] = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -370,6 +378,7 @@ def run(
                 sources=str(sources.resolve()) if sources else None,
                 as_of_date=as_of,
                 dbt_tasks=dbt_tasks,
+                full_refresh=full_refresh,
             )
         except Exception as exc:  # the flow logged the details and wrote its artifact
             _fail(f"the run failed, nothing was published: {exc}")

@@ -47,6 +47,20 @@ class DbtOutcome:
         return result
 
 
+def build_failure(outcome: DbtOutcome) -> str:
+    """The error of a failed `dbt build`: the failed nodes, and for a failed model the likely
+    cause after an upgrade (an incremental table whose columns the new code changed)."""
+    failed = ", ".join(outcome.failures[:10]) or "see logs/dbt.log"
+    message = f"dbt build failed: {failed}"
+    if any(node.startswith("model.") for node in outcome.failures):
+        message += (
+            " (details in logs/dbt.log; if it says the schemas of an incremental model are out of "
+            "sync, the project changed that model's columns: rebuild once with "
+            "`lakehouse run --full-refresh`)"
+        )
+    return message
+
+
 # The export run a build feeds (rpt_gold_summary.run_id). An environment variable, not a dbt
 # var: dbt re-parses the whole project when its vars differ from the last parse's (~3-5 s here),
 # while a changed environment variable re-parses only the files that read it.

@@ -66,42 +66,45 @@ def ingest_task(sources: str | None) -> IngestReport:
 
 
 @task(name="dbt build")
-def dbt_build_task(as_of_date: str, run_id: str) -> dbt_runner.DbtOutcome:
+def dbt_build_task(
+    as_of_date: str, run_id: str, full_refresh: bool = False
+) -> dbt_runner.DbtOutcome:
     """`dbt build` as one Prefect task: no per-node overhead (the default). Silver and the sales
     fact are left out when they already reflect every bronze file and this as_of_date."""
     settings = get_settings()
-    args, silver, unit_test_plan = _build_args(as_of_date, settings)
+    args, silver, unit_test_plan = _build_args(as_of_date, settings, full_refresh)
     os.environ[dbt_runner.RUN_ID_VARIABLE] = run_id
     outcome = dbt_runner.run_dbt([*args, "--vars", dbt_runner.dbt_vars(as_of_date)], settings)
     outcome.silver, outcome.unit_tests = silver, unit_test_plan.describe()
     if not outcome.success:
-        failed = ", ".join(outcome.failures[:10]) or "see logs/dbt.log"
-        raise dbt_runner.DbtError(f"dbt build failed: {failed}")
+        raise dbt_runner.DbtError(dbt_runner.build_failure(outcome))
     unit_tests.record_pass(settings, unit_test_plan, outcome.passed("unit_test"))
     return outcome
 
 
 def _build_args(
-    as_of_date: str, settings: Settings
+    as_of_date: str, settings: Settings, full_refresh: bool = False
 ) -> tuple[list[str], str, unit_tests.UnitTestPlan]:
     """`dbt build` and what it leaves out: silver and the fact when no bronze file is new
     (orchestration/incremental.py), the unit tests when the code is unchanged since they passed
     (orchestration/unit_tests.py)."""
-    args, silver = build_selection(as_of_date, settings)
+    args, silver = build_selection(as_of_date, settings, full_refresh)
     unit_test_plan = unit_tests.plan(settings)
     get_run_logger().info("silver: %s; unit tests: %s", silver, unit_test_plan.describe())
     return [*args, *unit_test_plan.dbt_args()], silver, unit_test_plan
 
 
-def dbt_build(as_of_date: str, run_id: str, per_node: bool) -> dbt_runner.DbtOutcome:
+def dbt_build(
+    as_of_date: str, run_id: str, per_node: bool, full_refresh: bool = False
+) -> dbt_runner.DbtOutcome:
     """`dbt build`: one Prefect task, or one per model, seed and test (prefect-dbt)."""
     if not per_node:
-        return dbt_build_task(as_of_date, run_id)
+        return dbt_build_task(as_of_date, run_id, full_refresh)
     from dbt_common.events.base_types import EventLevel
     from prefect_dbt import PrefectDbtSettings
 
     settings = get_settings()
-    args, silver, unit_test_plan = _build_args(as_of_date, settings)
+    args, silver, unit_test_plan = _build_args(as_of_date, settings, full_refresh)
     dbt_runner.dbt_environment(settings)
     os.environ[dbt_runner.RUN_ID_VARIABLE] = run_id
     runner = _draining_runner_class()(
@@ -285,9 +288,13 @@ def release_freed_memory() -> None:
 
 @flow(name="lakehouse-pipeline")
 def pipeline(
-    sources: str | None = None, as_of_date: str | None = None, dbt_tasks: str | None = None
+    sources: str | None = None,
+    as_of_date: str | None = None,
+    dbt_tasks: str | None = None,
+    full_refresh: bool = False,
 ) -> dict:
-    """Ingest the landing area (and `sources`, if given), build, document and publish."""
+    """Ingest the landing area (and `sources`, if given), build, document and publish.
+    `full_refresh` rebuilds silver and the sales fact from all of bronze."""
     as_of_date = as_of_date or datetime.now(UTC).strftime("%Y-%m-%d")
     run_id = new_run_id()
     durations: dict[str, float] = {}
@@ -319,7 +326,7 @@ def pipeline(
 
             with stage("dbt build"):
                 per_node = (dbt_tasks or get_settings().dbt_task_granularity) == "node"
-                build = dbt_build(as_of_date, run_id, per_node)
+                build = dbt_build(as_of_date, run_id, per_node, full_refresh)
                 summary["silver"] = build.silver
                 summary["unit_tests"] = build.unit_tests
                 summary["dbt"] = build.counts()

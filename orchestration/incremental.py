@@ -100,8 +100,19 @@ def silver_status(as_of_date: str, settings: Settings | None = None) -> SilverSt
     return SilverStatus(as_of_date, built_as_of, new_files)
 
 
-def build_selection(as_of_date: str, settings: Settings | None = None) -> tuple[list[str], str]:
+FULL_REFRESH = (
+    "--full-refresh: silver and fct_sales rebuilt in full from all of bronze (after a change of "
+    "model logic or columns)"
+)
+
+
+def build_selection(
+    as_of_date: str, settings: Settings | None = None, full_refresh: bool = False
+) -> tuple[list[str], str]:
     """`dbt build` and its selection for a pipeline run, and what it does with silver (a line
-    for the logs, the CLI output and the run summary)."""
+    for the logs, the CLI output and the run summary). `full_refresh` rebuilds the incremental
+    models from all of bronze: a change of their logic or columns is not new data."""
+    if full_refresh:
+        return ["build", "--full-refresh"], FULL_REFRESH
     status = silver_status(as_of_date, settings)
     return ["build", *status.dbt_args()], status.describe()
