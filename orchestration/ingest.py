@@ -269,7 +269,11 @@ def split_lines(
     n = len(row_number)
     table = pa.table(
         {
-            "_source_file": pa.repeat(pa.scalar(source_file, pa.string()), n),
+            # One value for the whole file, as a dictionary: a plain string column repeats it on
+            # every row (twice the chunk's size to pickle back from a worker).
+            "_source_file": pa.DictionaryArray.from_arrays(
+                pa.repeat(pa.scalar(0, pa.int32()), n), pa.array([source_file], pa.string())
+            ),
             "_ingested_at": pa.repeat(pa.scalar(ingested_at, pa.timestamp("us")), n),
             "_row_number": row_number,
             **{name: cat(out_cols[name], pa.string()) for name in columns},
