@@ -31,27 +31,19 @@ observations as (
 
 ),
 
-observations_cents as (
-
-    select
-        metric,
-        {{ lakehouse.to_cents('observation') }} as observation_cents
-    from observations
-
-),
-
 value_counts as (
 
     -- One row per distinct value and its number of occurrences. Every statistic below is
     -- computed from this histogram: a quantile aggregate would hold every observation in memory
     -- (outside DuckDB's memory limit, 300 million values at 100 million order lines), and cents
-    -- take few distinct values.
+    -- take few distinct values. Grouped on the DECIMAL value, then turned into cents: one
+    -- conversion per distinct value, not per observation.
     select
         metric,
-        observation_cents,
+        {{ lakehouse.to_cents('observation') }} as observation_cents,
         count(*) as occurrences
-    from observations_cents
-    group by metric, observation_cents
+    from observations
+    group by metric, observation
 
 ),
 
