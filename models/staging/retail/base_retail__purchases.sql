@@ -20,7 +20,7 @@
     '_line_id', '_source_file', '_ingested_at', '_row_number', '_malformed_error', '_raw_line',
     'null_flags', 'purchase_id', 'client_id', 'canonical_product',
     'parsed_price', 'parsed_quantity', 'parsed_purchase_date', 'parsed_total',
-    'is_malformed_line', 'is_invalid_purchase_id', 'is_invalid_client_id', 'is_unknown_product',
+    'checked_total', 'is_total_recalculated', 'is_malformed_line', 'is_invalid_purchase_id', 'is_invalid_client_id', 'is_unknown_product',
     'is_invalid_price', 'is_invalid_quantity', 'is_invalid_purchase_date',
 ] %}
 
@@ -114,11 +114,34 @@ typed as (
 
 ),
 
-new_lines as (
+priced as (
 
-    -- Rules 1-7: decided by the line alone.
+    -- Null when price × quantity does not fit DECIMAL(18,2): a refused line cannot fail the
+    -- build, and a passing one fails the `not_null` test on the silver total.
     select
         *,
+        {{ lakehouse.try_decimal('round(parsed_price * parsed_quantity, 2)') }} as computed_total
+    from typed
+
+),
+
+new_lines as (
+
+    -- Rules 1-7: decided by the line alone; so is the total silver keeps (SPEC §3: the total
+    -- sent when it is within 0.01 of price × quantity, else that product), computed once here
+    -- rather than by every reader of the silver view.
+    select
+        *,
+        case
+            when computed_total is null then null
+            when parsed_total is null or abs(parsed_total - computed_total) > 0.01
+                then computed_total
+            else parsed_total
+        end as checked_total,
+        case
+            when computed_total is not null
+                then parsed_total is null or abs(parsed_total - computed_total) > 0.01
+        end as is_total_recalculated,
         _malformed_error is not null as is_malformed_line,
         _malformed_error is null and purchase_id is null as is_invalid_purchase_id,
         _malformed_error is null and client_id is null as is_invalid_client_id,
@@ -128,7 +151,7 @@ new_lines as (
         _malformed_error is null and (parsed_quantity is null or parsed_quantity < 1)
             as is_invalid_quantity,
         _malformed_error is null and parsed_purchase_date is null as is_invalid_purchase_date
-    from typed
+    from priced
 
 ),
 

@@ -1,7 +1,7 @@
 -- Silver purchases: one row per purchase_id, the oldest valid copy, total checked (SPEC §3).
 --
--- A view on DuckDB (a table on Spark: macro exported_view_materialization). Every rule is
--- decided in base_retail__purchases; this is its passing lines with the total checked. Storing
+-- A view on DuckDB (a table on Spark: macro exported_view_materialization). Every rule and the
+-- checked total are decided in base_retail__purchases; this is its passing lines. Storing
 -- ten million rows again cost 4-5 s of every build and every incremental run; each reader
 -- (fct_sales, the tests, the export) filters the base table itself.
 
@@ -22,15 +22,6 @@ survivors as (
 
 ),
 
-priced as (
-
-    select
-        *,
-        cast(round(parsed_price * parsed_quantity, 2) as decimal(18, 2)) as computed_total
-    from survivors
-
-),
-
 final as (
 
     select
@@ -40,17 +31,12 @@ final as (
         parsed_price as price,
         parsed_quantity as quantity,
         parsed_purchase_date as purchase_date,
-        case
-            when parsed_total is null or abs(parsed_total - computed_total) > 0.01
-                then computed_total
-            else parsed_total
-        end as total,
-        parsed_total is null or abs(parsed_total - computed_total) > 0.01
-            as is_total_recalculated,
+        checked_total as total,
+        is_total_recalculated,
         _source_file,
         _ingested_at,
         _row_number
-    from priced
+    from survivors
 
 )
 
