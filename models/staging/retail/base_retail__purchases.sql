@@ -20,7 +20,8 @@
     '_line_id', '_source_file', '_ingested_at', '_row_number', '_malformed_error', '_raw_line',
     'null_flags', 'purchase_id', 'client_id', 'canonical_product',
     'parsed_price', 'parsed_quantity', 'parsed_purchase_date', 'parsed_total',
-    'checked_total', 'is_total_recalculated', 'is_malformed_line', 'is_invalid_purchase_id', 'is_invalid_client_id', 'is_unknown_product',
+    'checked_total', 'is_total_recalculated',
+    'is_malformed_line', 'is_invalid_purchase_id', 'is_invalid_client_id', 'is_unknown_product',
     'is_invalid_price', 'is_invalid_quantity', 'is_invalid_purchase_date',
 ] %}
 
