@@ -108,10 +108,12 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- on-run-end: after a `dbt build`/`run` in which every model tagged `bronze_driven` (silver,
-    the client history and fct_sales) was built and nothing failed, record which bronze files
-    and which as_of_date they reflect (table `incremental_state`, one row per file).
-    orchestration/incremental.py reads it to tell whether the next run has silver work to do. -#}
+{#- on-run-end: record, for each model tagged `bronze_driven` (silver, the client history, the
+    client dimension and fct_sales) that this `dbt build`/`run` built, which bronze files and
+    which as_of_date it now reflects, the bronze entities (sources) upstream of it and its
+    bronze_driven parents (table `incremental_state`, one row per model). Nothing is recorded
+    when a node failed or was skipped. orchestration/incremental.py reads it to leave out of the
+    next build the models that no new file reaches. -#}
 {% macro record_incremental_state(results) -%}
     {{ return(adapter.dispatch('record_incremental_state', 'lakehouse')(results)) }}
 {%- endmacro %}
@@ -122,16 +124,34 @@
     {{ return('') }}
 {%- endmacro %}
 
+{#- The sources (`retail.clients`: bronze entities) a node reads, directly or through its
+    parents. -#}
+{% macro bronze_entities(unique_id) -%}
+    {%- set entities = [] -%}
+    {%- for parent in graph.nodes[unique_id].depends_on.nodes -%}
+        {%- if parent in graph.sources -%}
+            {%- do entities.append(
+                graph.sources[parent].source_name ~ '.' ~ graph.sources[parent].name
+            ) -%}
+        {%- elif parent in graph.nodes -%}
+            {%- do entities.extend(lakehouse.bronze_entities(parent)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(entities | unique | sort | list) }}
+{%- endmacro %}
+
+{#- A list of text values as an SQL literal. -#}
+{%- macro text_list_literal(values) -%}
+    [{% for value in values %}'{{ dbt.escape_single_quotes(value) }}'{% if not loop.last %}, {% endif %}{% endfor %}]::varchar[]
+{%- endmacro %}
+
 {% macro default__record_incremental_state(results) -%}
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}{{ return('') }}{%- endif -%}
-    {%- set required = [] -%}
     {%- set line_models = [] -%}
     {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type == 'model' and 'bronze_driven' in node.tags -%}
-            {%- do required.append(node.unique_id) -%}
-            {%- if node.name.startswith('base_') -%}
-                {%- do line_models.append(adapter.quote(node.schema) ~ '.' ~ adapter.quote(node.alias)) -%}
-            {%- endif -%}
+        {%- if node.resource_type == 'model' and node.name.startswith('base_')
+            and 'bronze_driven' in node.tags -%}
+            {%- do line_models.append(adapter.quote(node.schema) ~ '.' ~ adapter.quote(node.alias)) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- set built = [] -%}
@@ -139,23 +159,61 @@
         {%- if result.status in ('error', 'fail', 'runtime error', 'skipped') -%}
             {{ return('') }}
         {%- endif -%}
-        {%- if result.node.unique_id in required and result.status == 'success' -%}
-            {%- do built.append(result.node.unique_id) -%}
+        {%- if result.node.resource_type == 'model' and 'bronze_driven' in result.node.tags
+            and result.status == 'success' -%}
+            {%- do built.append(result.node) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- if built | unique | list | length != required | length -%}{{ return('') }}{%- endif -%}
+    {%- if not built -%}{{ return('') }}{%- endif -%}
+    {%- set state = api.Relation.create(
+        database=target.database, schema=target.schema, identifier='incremental_state'
+    ) -%}
+    {%- set existing = adapter.get_relation(
+        database=state.database, schema=state.schema, identifier=state.identifier
+    ) -%}
+    {%- if existing is not none and 'model' not in (
+        adapter.get_columns_in_relation(existing) | map(attribute='name') | list
+    ) -%}
+        {%- do run_query('drop table ' ~ state) -%}  {#- one row per file: an earlier layout -#}
+    {%- endif -%}
+    {%- set rows = [] -%}
+    {%- for node in built -%}
+        {%- set parents = [] -%}
+        {%- for parent in node.depends_on.nodes if parent in graph.nodes -%}
+            {%- if 'bronze_driven' in graph.nodes[parent].tags -%}
+                {%- do parents.append(graph.nodes[parent].name) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- do rows.append(
+            "('" ~ node.name ~ "', "
+            ~ lakehouse.text_list_literal(lakehouse.bronze_entities(node.unique_id)) ~ ", "
+            ~ lakehouse.text_list_literal(parents | sort) ~ ")"
+        ) -%}
+    {%- endfor -%}
+    {%- do run_query(
+        "create table if not exists " ~ state ~ " (model varchar, bronze_entities varchar[], "
+        ~ "parents varchar[], source_files varchar[], as_of_date date)"
+    ) -%}
     {%- set statement -%}
-        create or replace table {{ target.schema }}.incremental_state as
-        with processed as (
-            {%- for relation in line_models %}
-            select distinct _source_file from {{ relation }}
-            {%- if not loop.last %} union {% endif %}
-            {%- endfor %}
+        delete from {{ state }} where model in (
+            {%- for node in built %}'{{ node.name }}'{% if not loop.last %}, {% endif %}{% endfor -%}
         )
-        select
-            _source_file as source_file,
-            {{ lakehouse.as_of_date() }} as as_of_date
-        from processed
+    {%- endset -%}
+    {%- do run_query(statement) -%}
+    {%- set statement -%}
+        insert into {{ state }}
+        with processed as (
+            select list(_source_file order by _source_file) as source_files
+            from (
+                {%- for relation in line_models %}
+                select distinct _source_file from {{ relation }}
+                {%- if not loop.last %} union {% endif %}
+                {%- endfor %}
+            )
+        )
+        select built.*, processed.source_files, {{ lakehouse.as_of_date() }}
+        from (values {{ rows | join(', ') }}) as built (model, bronze_entities, parents)
+        cross join processed
     {%- endset -%}
     {%- do run_query(statement) -%}
     {%- do adapter.commit() -%}

@@ -88,8 +88,8 @@ def _build_args(
     """`dbt build` and what it leaves out: silver and the fact when no bronze file is new
     (orchestration/incremental.py), the unit tests when the code is unchanged since they passed
     (orchestration/unit_tests.py)."""
-    args, silver = build_selection(as_of_date, settings, full_refresh)
     unit_test_plan = unit_tests.plan(settings)
+    args, silver = build_selection(as_of_date, settings, full_refresh, unit_test_plan.code_changed)
     get_run_logger().info("silver: %s; unit tests: %s", silver, unit_test_plan.describe())
     return [*args, *unit_test_plan.dbt_args()], silver, unit_test_plan
 

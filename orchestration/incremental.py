@@ -1,12 +1,15 @@
-"""Does silver have anything to do? New bronze files, or a new as_of_date.
+"""Which silver models have anything to do? New bronze files that reach them, or a new as_of_date.
 
-Silver, the client history and the sales fact (the dbt models tagged `bronze_driven`) change only
-when bronze gets new files or as_of_date changes. After a build in which all of them were built
-and nothing failed, dbt records which bronze files and which as_of_date they reflect (table
-`incremental_state`, written by the on-run-end hook in macros/incremental.sql). Before the next
-build the flow asks `silver_status()`: when there is no new file and the same as_of_date, the
-build excludes those models (and their tests) and the run says so; gold is still rebuilt from
-them.
+Silver, the client history, the client dimension and the sales fact (the dbt models tagged
+`bronze_driven`) change only when bronze gets new files or as_of_date changes. After a build in
+which nothing failed, dbt records for each of them that it built which bronze files and which
+as_of_date it reflects, which bronze entities (source tables) are upstream of it and its
+bronze_driven parents (table `incremental_state`, written by the on-run-end hook in
+macros/incremental.sql). Before the next build the flow asks `silver_status()`, and the build
+leaves out (with their tests) the models that are up to date: no new file of an entity upstream
+of them, the same as_of_date, and every bronze_driven parent up to date too. A batch of purchases
+alone leaves the clients models out; no new file at all leaves out every one of them. Gold is
+rebuilt from them either way.
 """
 
 from __future__ import annotations
@@ -19,20 +22,33 @@ from orchestration.layout import PARSED_PREFIX
 from orchestration.settings import Settings, get_settings
 from orchestration.storage import Lake
 
-BRONZE_DRIVEN = "tag:bronze_driven"
 STATE_TABLE = "main.incremental_state"
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What a bronze_driven model reflected when it was last built (one row of the state)."""
+
+    bronze_entities: frozenset[str]  # sources upstream of it (`retail.clients`, …)
+    parents: frozenset[str]  # the bronze_driven models it reads
+    source_files: frozenset[str]  # bronze keys held by the base_ models when it was built
+    as_of_date: str
 
 
 @dataclass
 class SilverStatus:
     as_of_date: str
-    built_as_of: str | None  # as_of_date of the last complete silver build; None: none recorded
-    new_files: list[str] = field(default_factory=list)  # bronze keys not in that build
+    built_as_of: str | None  # as_of_date(s) of the recorded models; None: none recorded
+    new_files: list[str] = field(default_factory=list)  # bronze keys no model has seen yet
+    up_to_date_models: list[str] = field(default_factory=list)  # left out of the build
+    unchanged_sources: list[str] = field(default_factory=list)  # sources with no new file
+    stale_models: list[str] = field(default_factory=list)  # recorded models to build again
     full_rebuild: bool = False  # a target without incremental models (Spark): always built
 
     @property
     def up_to_date(self) -> bool:
-        return not self.full_rebuild and self.built_as_of == self.as_of_date and not self.new_files
+        """Every recorded bronze_driven model is up to date: no dbt work on silver at all."""
+        return not self.full_rebuild and bool(self.up_to_date_models) and not self.stale_models
 
     def describe(self) -> str:
         if self.full_rebuild:
@@ -46,14 +62,34 @@ class SilverStatus:
             return "no complete silver build recorded: silver and fct_sales built"
         reasons = []
         if self.new_files:
-            reasons.append(f"{len(self.new_files)} new bronze file(s)")
+            entities = sorted({entity_of(key) for key in self.new_files})
+            reasons.append(f"{len(self.new_files)} new bronze file(s) ({', '.join(entities)})")
         if self.built_as_of != self.as_of_date:
             reasons.append(f"as_of_date {self.built_as_of} -> {self.as_of_date}")
-        return f"{' and '.join(reasons)}: silver and fct_sales built incrementally"
+        reasons = reasons or ["a model not built since the last new file"]
+        message = f"{' and '.join(reasons)}: silver and fct_sales built incrementally"
+        if self.up_to_date_models:
+            message += f"; up to date, skipped: {', '.join(self.up_to_date_models)}"
+        return message
 
     def dbt_args(self) -> list[str]:
-        """Extra `dbt build` arguments: exclude silver and the fact when they are up to date."""
-        return ["--exclude", BRONZE_DRIVEN] if self.up_to_date else []
+        """Extra `dbt build` arguments: leave out the models that are up to date, and the tests
+        that read only them and unchanged bronze. `cautious`: a test that also reads a model
+        being built (fct_sales → dim_clients) still runs; dbt's default drops it."""
+        if not self.up_to_date_models:
+            return []
+        sources = [f"source:{source}" for source in self.unchanged_sources]
+        return ["--exclude", *self.up_to_date_models, *sources, "--indirect-selection", "cautious"]
+
+
+def entity_of(bronze: str) -> str:
+    """The entity (source table) of a bronze key: `purchases/ingest_date=…/….csv` → purchases."""
+    return bronze.split("/", 1)[0]
+
+
+def source_entity(source: str) -> str:
+    """The entity a dbt source reads: `retail.purchases` → purchases."""
+    return source.rsplit(".", 1)[-1]
 
 
 def bronze_files(lake: Lake) -> set[str]:
@@ -65,39 +101,87 @@ def bronze_files(lake: Lake) -> set[str]:
     return keys
 
 
-def recorded_state(settings: Settings) -> tuple[str | None, set[str]]:
-    """(as_of_date, bronze keys) of the last complete silver build, from the warehouse."""
+def recorded_state(settings: Settings) -> dict[str, ModelState]:
+    """Model name → what it reflected at its last build, from the warehouse."""
     warehouse = settings.warehouse_path
     if not warehouse.exists():
-        return None, set()
+        return {}
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
-        exists = conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'main' and table_name = 'incremental_state'"
-        ).fetchone()[0]
-        if not exists:
-            return None, set()
-        rows = conn.execute(f"select source_file, as_of_date from {STATE_TABLE}").fetchall()
+        columns = {
+            name
+            for (name,) in conn.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'main' and table_name = 'incremental_state'"
+            ).fetchall()
+        }
+        if "model" not in columns:  # none yet, or the one-row-per-file layout of before
+            return {}
+        rows = conn.execute(
+            f"select model, bronze_entities, parents, source_files, as_of_date from {STATE_TABLE}"
+        ).fetchall()
     finally:
         conn.close()
-    if not rows:
-        return None, set()
-    as_of = {str(as_of_date) for _, as_of_date in rows}
-    return (as_of.pop() if len(as_of) == 1 else None), {source for source, _ in rows}
+    return {
+        model: ModelState(frozenset(entities), frozenset(parents), frozenset(files), str(as_of))
+        for model, entities, parents, files, as_of in rows
+    }
+
+
+def up_to_date_models(
+    state: dict[str, ModelState], bronze: set[str], as_of_date: str
+) -> tuple[list[str], list[str]]:
+    """(up to date, stale) recorded models. A model is up to date when it reflects this
+    as_of_date and every bronze file of the entities upstream of it, and so is every
+    bronze_driven parent (a parent that is rebuilt must have its readers rebuilt too)."""
+
+    def fresh(model: str) -> bool:
+        recorded = state.get(model)
+        if recorded is None or recorded.as_of_date != as_of_date:
+            return False
+        entities = {source_entity(source) for source in recorded.bronze_entities}
+        return not any(entity_of(key) in entities for key in bronze - recorded.source_files)
+
+    def up_to_date(model: str, path: tuple[str, ...] = ()) -> bool:
+        if model in path:  # a cycle cannot happen in dbt's DAG; never loop on bad state
+            return False
+        return fresh(model) and all(
+            up_to_date(parent, (*path, model)) for parent in state[model].parents
+        )
+
+    verdicts = {model: up_to_date(model) for model in state}
+    return (
+        sorted(model for model, ok in verdicts.items() if ok),
+        sorted(model for model, ok in verdicts.items() if not ok),
+    )
 
 
 def silver_status(as_of_date: str, settings: Settings | None = None) -> SilverStatus:
-    """Whether silver and the sales fact reflect every bronze file and this as_of_date."""
+    """Which bronze_driven models reflect every bronze file reaching them and this as_of_date."""
     settings = settings or get_settings()
     if settings.engine == "spark":
         # Spark has no incremental runs (macros/incremental.sql, incremental_materialization):
         # silver and the fact are rebuilt in full, and the DuckDB warehouse's state (which may
         # exist beside the Spark warehouse in the same lake) says nothing about Spark's tables.
         return SilverStatus(as_of_date, None, [], full_rebuild=True)
-    built_as_of, built_files = recorded_state(settings)
-    new_files = sorted(bronze_files(Lake(settings)) - built_files)
-    return SilverStatus(as_of_date, built_as_of, new_files)
+    state = recorded_state(settings)
+    if not state:
+        return SilverStatus(as_of_date, None)
+    bronze = bronze_files(Lake(settings))
+    seen = frozenset().union(*(recorded.source_files for recorded in state.values()))
+    built_as_of = {recorded.as_of_date for recorded in state.values()}
+    new_files = sorted(bronze - seen)
+    up_to_date, stale = up_to_date_models(state, bronze, as_of_date)
+    sources = set().union(*(recorded.bronze_entities for recorded in state.values()))
+    changed = {entity_of(key) for key in new_files}
+    return SilverStatus(
+        as_of_date,
+        built_as_of=" and ".join(sorted(built_as_of)),
+        new_files=new_files,
+        up_to_date_models=up_to_date,
+        unchanged_sources=sorted(s for s in sources if source_entity(s) not in changed),
+        stale_models=stale,
+    )
 
 
 FULL_REFRESH = (
@@ -106,13 +190,27 @@ FULL_REFRESH = (
 )
 
 
+CODE_CHANGED = (
+    "the project code changed since the unit tests last passed: every silver model built "
+    "(incrementally; after a change of model logic or columns, run --full-refresh)"
+)
+
+
 def build_selection(
-    as_of_date: str, settings: Settings | None = None, full_refresh: bool = False
+    as_of_date: str,
+    settings: Settings | None = None,
+    full_refresh: bool = False,
+    code_changed: bool = False,
 ) -> tuple[list[str], str]:
     """`dbt build` and its selection for a pipeline run, and what it does with silver (a line
     for the logs, the CLI output and the run summary). `full_refresh` rebuilds the incremental
-    models from all of bronze: a change of their logic or columns is not new data."""
+    models from all of bronze: a change of their logic or columns is not new data.
+    `code_changed` (the unit tests are due) leaves nothing out: a model is up to date with the
+    data, not with code it was not built with, and the unit tests of a model left out would not
+    run."""
     if full_refresh:
         return ["build", "--full-refresh"], FULL_REFRESH
+    if code_changed:
+        return ["build"], CODE_CHANGED
     status = silver_status(as_of_date, settings)
     return ["build", *status.dbt_args()], status.describe()

@@ -59,6 +59,7 @@ class UnitTestPlan:
     run: bool
     fingerprint: str
     passed_at: str | None = None  # when the unit tests last passed on this code
+    code_changed: bool = True  # since they last passed (DBT_UNIT_TESTS=always aside)
 
     def dbt_args(self) -> list[str]:
         return [] if self.run else ["--exclude-resource-type", "unit_test"]
@@ -75,15 +76,15 @@ class UnitTestPlan:
 def plan(settings: Settings) -> UnitTestPlan:
     """Whether this build runs the unit tests."""
     fingerprint = project_fingerprint(settings.dbt_project_dir, settings.dbt_target)
-    if settings.dbt_unit_tests == "always":
-        return UnitTestPlan(True, fingerprint)
     try:
         record = json.loads(record_path(settings).read_text())
     except (OSError, ValueError):
-        return UnitTestPlan(True, fingerprint)
+        record = {}
     if record.get("fingerprint") != fingerprint:
         return UnitTestPlan(True, fingerprint)
-    return UnitTestPlan(False, fingerprint, record.get("passed_at"))
+    if settings.dbt_unit_tests == "always":
+        return UnitTestPlan(True, fingerprint, code_changed=False)
+    return UnitTestPlan(False, fingerprint, record.get("passed_at"), code_changed=False)
 
 
 def record_pass(settings: Settings, unit_test_plan: UnitTestPlan, passed: int) -> None:

@@ -7,7 +7,8 @@ then wins over a newer valid copy of the same id), a late client with a future s
 and another client's e-mail, and a purchase dated after as_of_date. Lake A lands and builds them one
 batch at a time; lake B holds the same bronze files and is built with `--full-refresh`; their
 exports must be identical (run ids aside, SPEC §5). Then a run with no new file skips silver and
-the fact and publishes the same data, and a new as_of_date with no new file is still exact.
+the fact and publishes the same data, a new as_of_date with no new file is still exact, and a
+purchases file alone leaves out the models that read only clients bronze.
 """
 
 from __future__ import annotations
@@ -162,6 +163,35 @@ class Lake:
         return duckdb.connect().execute(query).fetchall()
 
 
+# The models tagged bronze_driven, by the bronze they read: clients alone, or purchases too.
+CLIENT_MODELS = (
+    "base_retail__clients",
+    "stg_retail__clients",
+    "stg_retail__clients_quarantine",
+    "int_client_versions_tracked",
+    "dim_clients",
+)
+PURCHASE_MODELS = (
+    "base_retail__purchases",
+    "stg_retail__purchases",
+    "stg_retail__purchases_quarantine",
+    "fct_sales",
+)
+SOURCES = ("source:retail.clients", "source:retail.purchases")
+
+
+def excluded(args: list[str]) -> list[str]:
+    """What `dbt build` arguments leave out (`--exclude` up to the next option)."""
+    if "--exclude" not in args:
+        return []
+    names = []
+    for arg in args[args.index("--exclude") + 1 :]:
+        if arg.startswith("--"):
+            break
+        names.append(arg)
+    return names
+
+
 def assert_same_exports(left: dict, right: dict) -> None:
     assert sorted(left) == sorted(right)
     different = [name for name in sorted(left) if left[name] != right[name]]
@@ -223,7 +253,7 @@ def test_incremental_builds_equal_a_full_refresh(lakes, incremental_builds):
 def test_a_run_without_new_files_skips_silver_and_publishes_the_same(lakes, incremental_builds):
     _, _, a, _ = lakes
     args, message = a.selection(AS_OF)
-    assert args[-2:] == ["--exclude", "tag:bronze_driven"]
+    assert set(excluded(args)) == {*CLIENT_MODELS, *PURCHASE_MODELS, *SOURCES}
     assert "no new bronze files" in message and "skipped" in message
     results = a.build(AS_OF, *args[1:])
     built = {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.")}
@@ -307,3 +337,40 @@ def test_the_line_by_line_check_names_lost_doubled_and_unknown_lines(
     assert sorted(found) == sorted(
         [(*lost, True, 0), (*doubled, True, 2), ("purchases/nowhere.csv", 1, False, 1)]
     )
+
+
+def test_a_batch_of_purchases_alone_leaves_the_clients_models_out(lakes, incremental_builds):
+    """A purchases file and no clients file: the models that read only clients bronze, and the
+    tests that read only them and clients bronze, are left out of the build; a test that also
+    reads a model being built (the fact against the client dimension) still runs. The result
+    equals a full rebuild, and the state then says everything is up to date."""
+    src, _, a, b = lakes
+    (known,) = clean_clients(src / "clients_001.csv", 1)
+    batch = a.root.parent / "extra" / "x6_purchases.csv"
+    batch.write_text(
+        f"{PURCHASE_HEADER}\n"
+        f"900000010,{known['id_client']},Laptop,999.99,1,2025-06-01,999.99\n"  # new
+        f"{RESCUED},{known['id_client']},Mouse,25.00,2,2025-06-02,50.00\n"  # a later copy
+        f"900000011,880000999,Phone,400.00,1,2025-06-03,400.00\n",  # an orphan
+        encoding="utf-8",
+    )
+    a.ingest([batch])
+    args, message = a.selection(AS_OF)
+    assert set(excluded(args)) == {*CLIENT_MODELS, "source:retail.clients"}
+    assert args[-2:] == ["--indirect-selection", "cautious"]
+    assert message.startswith("1 new bronze file(s) (purchases): silver and fct_sales built")
+
+    results = a.build(AS_OF, *args[1:])
+    ran = {r["unique_id"].split(".")[2] for r in results}
+    assert ran.isdisjoint(CLIENT_MODELS) and set(PURCHASE_MODELS) <= ran
+    assert "relationships_fct_sales_client_id__client_id__ref_dim_clients_" in ran
+    assert "assert_purchases_bronze_lines_land_once" in ran
+    assert "assert_clients_bronze_lines_land_once" not in ran
+    assert "matches_pattern_stg_retail__clients_email___a_z0_9___a_z0_9_a_z_2_" not in ran
+
+    assert set(excluded(a.selection(AS_OF)[0])) == {*CLIENT_MODELS, *PURCHASE_MODELS, *SOURCES}
+    shutil.copytree(a.root / "bronze", b.root / "bronze", dirs_exist_ok=True)
+    b.build(AS_OF, "--full-refresh")
+    latest = a.export(AS_OF)
+    assert a.silver_rows(latest, "stg_retail__purchases", "client_id", "purchase_id = 900000010")
+    assert_same_exports(a.published(latest), b.published(b.export(AS_OF)))

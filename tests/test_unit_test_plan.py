@@ -26,6 +26,7 @@ def settings(tmp_path, monkeypatch):
 def test_unit_tests_run_until_they_pass_then_only_when_the_code_changes(settings, monkeypatch):
     first = unit_tests.plan(settings)
     assert first.run and first.dbt_args() == []  # nothing recorded: run them
+    assert first.code_changed  # and build every silver model (orchestration/incremental.py)
 
     unit_tests.record_pass(settings, first, passed=0)  # a build that ran none records nothing
     assert unit_tests.plan(settings).run
@@ -34,13 +35,14 @@ def test_unit_tests_run_until_they_pass_then_only_when_the_code_changes(settings
     record = json.loads((settings.warehouse_path.parent / "unit_tests_passed.json").read_text())
     assert record["unit_tests_passed"] == 48
     unchanged = unit_tests.plan(settings)
-    assert not unchanged.run
+    assert not unchanged.run and not unchanged.code_changed
     assert unchanged.dbt_args() == ["--exclude-resource-type", "unit_test"]
     assert unchanged.describe().startswith("skipped")
 
     monkeypatch.setenv("DBT_UNIT_TESTS", "always")
     get_settings.cache_clear()
-    assert unit_tests.plan(get_settings()).run
+    always = unit_tests.plan(get_settings())
+    assert always.run and not always.code_changed  # up-to-date silver may still be left out
 
 
 @pytest.mark.parametrize(
@@ -58,7 +60,8 @@ def test_any_change_to_the_code_runs_them_again(settings, changed):
     assert not unit_tests.plan(settings).run
     path = settings.dbt_project_dir / changed
     path.write_text(path.read_text() + "\n")
-    assert unit_tests.plan(settings).run
+    changed_plan = unit_tests.plan(settings)
+    assert changed_plan.run and changed_plan.code_changed
 
 
 def test_a_new_model_file_runs_them_again(settings):
