@@ -4,9 +4,24 @@
     counts) and rounded half away from zero in integer arithmetic, then scaled back to DECIMAL.
 -#}
 
-{#- Money as integer cents. -#}
+{#- Money as integer cents (the wide integer type), rounded half away from zero to the cent. -#}
 {% macro to_cents(expression) -%}
+    {{ return(adapter.dispatch('to_cents', 'lakehouse')(expression)) }}
+{%- endmacro %}
+
+{% macro default__to_cents(expression) -%}
     cast(({{ expression }}) * 100 as {{ lakehouse.type_wide_integer() }})
+{%- endmacro %}
+
+{#- DuckDB turns a DECIMAL(38, s) (a sum of money) into an integer by dividing HUGEINTs in
+    software: 0.5 s for two million per-client sums. Below 10^14 the value fits DECIMAL(18, 2),
+    whose conversion is 64-bit arithmetic (0.04 s); the result is the same. -#}
+{% macro duckdb__to_cents(expression) -%}
+    case
+        when abs({{ expression }}) < 99999999999999
+            then cast(cast({{ expression }} as decimal(18, 2)) * 100 as bigint)
+        else cast(({{ expression }}) * 100 as {{ lakehouse.type_wide_integer() }})
+    end
 {%- endmacro %}
 
 {#- The widest exact integer type: DuckDB's HUGEINT (128 bits), Spark's DECIMAL(38, 0). -#}
