@@ -69,8 +69,8 @@ def ingest_task(sources: str | None) -> IngestReport:
 def dbt_build_task(
     as_of_date: str, run_id: str, full_refresh: bool = False
 ) -> dbt_runner.DbtOutcome:
-    """`dbt build` as one Prefect task: no per-node overhead (the default). Silver and the sales
-    fact are left out when they already reflect every bronze file and this as_of_date."""
+    """`dbt build` as one Prefect task: no per-node overhead (the default). The silver models
+    (and the fact) that no new bronze file reaches are left out (orchestration/incremental.py)."""
     settings = get_settings()
     args, silver, unit_test_plan = _build_args(as_of_date, settings, full_refresh)
     os.environ[dbt_runner.RUN_ID_VARIABLE] = run_id
@@ -85,7 +85,7 @@ def dbt_build_task(
 def _build_args(
     as_of_date: str, settings: Settings, full_refresh: bool = False
 ) -> tuple[list[str], str, unit_tests.UnitTestPlan]:
-    """`dbt build` and what it leaves out: silver and the fact when no bronze file is new
+    """`dbt build` and what it leaves out: the silver models that no new bronze file reaches
     (orchestration/incremental.py), the unit tests when the code is unchanged since they passed
     (orchestration/unit_tests.py)."""
     unit_test_plan = unit_tests.plan(settings)
