@@ -7,6 +7,16 @@
 -- The dashboard bins filtered order lines with the same bounds and widths (dashboard/data.py,
 -- `Measure`), so a filtered histogram reads against the same scale.
 
+{#- metric, relation (CTE), expression, bins, whole number -#}
+{%- set metrics = [
+    ('order_value', 'sales', 'total', 30, false),
+    ('unit_price', 'sales', 'price', 30, false),
+    ('quantity', 'sales', 'quantity', 30, true),
+    ('recency', 'purchasing_clients', 'days_since_last_purchase', 20, true),
+    ('frequency', 'purchasing_clients', 'total_purchases', 20, true),
+    ('monetary', 'purchasing_clients', 'total_spent', 20, false),
+] %}
+
 with
 
 sales as (
@@ -28,62 +38,22 @@ purchasing_clients as (
 
 ),
 
-observations as (
-
-    select
-        'order_value' as metric,
-        cast(total as double) as observation,
-        30 as bins,
-        false as is_whole_number
-    from sales
-    union all
-    select
-        'unit_price' as metric,
-        cast(price as double) as observation,
-        30 as bins,
-        false as is_whole_number
-    from sales
-    union all
-    select
-        'quantity' as metric,
-        cast(quantity as double) as observation,
-        30 as bins,
-        true as is_whole_number
-    from sales
-    union all
-    select
-        'recency' as metric,
-        cast(days_since_last_purchase as double) as observation,
-        20 as bins,
-        true as is_whole_number
-    from purchasing_clients
-    union all
-    select
-        'frequency' as metric,
-        cast(total_purchases as double) as observation,
-        20 as bins,
-        true as is_whole_number
-    from purchasing_clients
-    union all
-    select
-        'monetary' as metric,
-        cast(total_spent as double) as observation,
-        20 as bins,
-        false as is_whole_number
-    from purchasing_clients
-
-),
-
 bounds as (
 
+    -- One pass per metric over its own column. (A single union of every observation, grouped by
+    -- metric, hashes the metric's name on 30 million rows: four times as long at 10M sales.)
+    {%- for metric, relation, expression, bins, is_whole_number in metrics %}
     select
-        metric,
-        bins,
-        is_whole_number,
-        min(observation) as low,
-        max(observation) as high
-    from observations
-    group by metric, bins, is_whole_number
+        '{{ metric }}' as metric,
+        {{ bins }} as bins,
+        {{ is_whole_number }} as is_whole_number,
+        min(cast({{ expression }} as double)) as low,
+        max(cast({{ expression }} as double)) as high
+    from {{ relation }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
@@ -102,26 +72,23 @@ widths as (
 
 ),
 
-assigned as (
-
-    select
-        observations.metric,
-        least(
-            floor((observations.observation - widths.low) / widths.bin_width), widths.bins - 1
-        ) as bin_number
-    from observations
-    inner join widths on observations.metric = widths.metric
-
-),
-
 binned as (
 
+    {%- for metric, relation, expression, bins, is_whole_number in metrics %}
     select
-        metric,
-        bin_number,
+        widths.metric,
+        least(
+            floor((cast({{ relation }}.{{ expression }} as double) - widths.low) / widths.bin_width),
+            widths.bins - 1
+        ) as bin_number,
         count(*) as observations
-    from assigned
-    group by metric, bin_number
+    from {{ relation }}
+    inner join widths on widths.metric = '{{ metric }}'
+    group by widths.metric, bin_number
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
