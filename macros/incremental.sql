@@ -81,6 +81,27 @@
 {% macro spark__prune_rows_not_in(relation, key, source_relation) -%}
 {%- endmacro %}
 
+{#- Quarantine post-hook: delete the stored lines that the base model no longer refuses (a late
+    client rescued an orphan, another copy of a duplicate now wins). Incremental tables only, as
+    for prune_rows_not_in. -#}
+{% macro prune_lines_not_refused(relation, base_relation) -%}
+    {{ return(adapter.dispatch('prune_lines_not_refused', 'lakehouse')(relation, base_relation)) }}
+{%- endmacro %}
+
+{% macro default__prune_lines_not_refused(relation, base_relation) -%}
+    delete from {{ relation }} as stored
+    where not exists (
+        select 1 from {{ base_relation }} as base
+        where
+            base._source_file = stored._source_file
+            and base._row_number = stored._row_number
+            and base.reject_reason is not null
+    )
+{%- endmacro %}
+
+{% macro spark__prune_lines_not_refused(relation, base_relation) -%}
+{%- endmacro %}
+
 {#- The bronze lines of `source_relation` whose file the model being built does not hold yet.
     The new files are listed first (a query at compile time), so that the scan filters on
     literal file names and DuckDB skips the row groups of every other file. Only called in an

@@ -1,6 +1,21 @@
 -- Purchase lines refused by silver, with their raw values and every failing rule (SPEC §3).
 -- The base model keeps each line's cleaned values and outcomes, not its raw text: the raw
 -- values are read back from bronze (immutable) by file and line, for the refused lines only.
+--
+-- Incremental on (`_source_file`, `_row_number`) (doc block `incremental_processing`): a run
+-- writes the refused lines that are not stored with the same reasons, and the post-hook deletes
+-- the stored lines that are no longer refused. Only their bronze lines are read: DuckDB filters
+-- the bronze scan on the files of the lines it joins, so a batch's new refusals read one file.
+
+{{ config(
+    materialized=lakehouse.incremental_materialization(),
+    unique_key=['_source_file', '_row_number'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook=[
+        "{{ lakehouse.prune_lines_not_refused(this, ref('base_retail__purchases')) }}",
+    ],
+) }}
 
 with
 
@@ -31,6 +46,28 @@ refused as (
 
 ),
 
+refused_to_write as (
+
+    {%- if is_incremental() %}
+
+    -- Incremental: the refused lines not stored with these reasons (new, or refused anew).
+    select refused.*
+    from refused
+    left join {{ this }} as stored
+        on
+            refused._source_file = stored._source_file
+            and refused._row_number = stored._row_number
+            and refused.reject_reasons = stored.reject_reasons
+    where stored._source_file is null
+
+    {%- else %}
+
+    select * from refused
+
+    {%- endif %}
+
+),
+
 final as (
 
     select
@@ -41,18 +78,18 @@ final as (
         bronze.quantity,
         bronze.purchase_date,
         bronze.total,
-        refused.reject_reason,
-        refused.reject_reasons,
-        refused._raw_line,
-        refused._malformed_error,
-        refused._source_file,
-        refused._ingested_at,
-        refused._row_number
-    from refused
+        refused_to_write.reject_reason,
+        refused_to_write.reject_reasons,
+        refused_to_write._raw_line,
+        refused_to_write._malformed_error,
+        refused_to_write._source_file,
+        refused_to_write._ingested_at,
+        refused_to_write._row_number
+    from refused_to_write
     inner join bronze
         on
-            refused._source_file = bronze._source_file
-            and refused._row_number = bronze._row_number
+            refused_to_write._source_file = bronze._source_file
+            and refused_to_write._row_number = bronze._row_number
 
 )
 
