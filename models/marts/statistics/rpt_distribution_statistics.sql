@@ -12,38 +12,30 @@ sales as (
 
 ),
 
-observations as (
-
-    select
-        'order_value' as metric,
-        total as observation
-    from sales
-    union all
-    select
-        'unit_price' as metric,
-        price as observation
-    from sales
-    union all
-    select
-        'quantity' as metric,
-        cast(quantity as decimal(18, 2)) as observation
-    from sales
-
-),
-
 value_counts as (
 
     -- One row per distinct value and its number of occurrences. Every statistic below is
     -- computed from this histogram: a quantile aggregate would hold every observation in memory
     -- (outside DuckDB's memory limit, 300 million values at 100 million order lines), and cents
-    -- take few distinct values. Grouped on the DECIMAL value, then turned into cents: one
-    -- conversion per distinct value, not per observation.
+    -- take few distinct values. Each metric is grouped on its own column, then turned into
+    -- cents: one conversion per distinct value, not per observation. (A union of the three
+    -- columns grouped by the metric's name hashes that name on 30 million rows at 10 million
+    -- order lines: twice as long.)
+    {%- for metric, column, observation in [
+        ('order_value', 'total', 'total'),
+        ('unit_price', 'price', 'price'),
+        ('quantity', 'quantity', 'cast(quantity as decimal(18, 2))'),
+    ] %}
     select
-        metric,
-        {{ lakehouse.to_cents('observation') }} as observation_cents,
+        '{{ metric }}' as metric,
+        {{ lakehouse.to_cents(observation) }} as observation_cents,
         count(*) as occurrences
-    from observations
-    group by metric, observation
+    from sales
+    group by {{ column }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
