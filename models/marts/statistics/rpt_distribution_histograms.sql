@@ -40,8 +40,9 @@ purchasing_clients as (
 
 bounds as (
 
-    -- One pass per metric over its own column. (A single union of every observation, grouped by
-    -- metric, hashes the metric's name on 30 million rows: four times as long at 10M sales.)
+    -- One pass per metric over its own column. (A single union of every observation grouped by
+    -- the metric's name hashes that name on 30 million rows: the report took 2.7 times as long
+    -- at 10M sales.)
     {%- for metric, relation, expression, bins, is_whole_number in metrics %}
     select
         '{{ metric }}' as metric,

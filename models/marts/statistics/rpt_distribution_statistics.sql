@@ -19,8 +19,8 @@ value_counts as (
     -- (outside DuckDB's memory limit, 300 million values at 100 million order lines), and cents
     -- take few distinct values. Each metric is grouped on its own column, then turned into
     -- cents: one conversion per distinct value, not per observation. (A union of the three
-    -- columns grouped by the metric's name hashes that name on 30 million rows at 10 million
-    -- order lines: twice as long.)
+    -- columns grouped by the metric's name also hashes that name, 30 million times at 10
+    -- million order lines.)
     {%- for metric, column, observation in [
         ('order_value', 'total', 'total'),
         ('unit_price', 'price', 'price'),
