@@ -79,6 +79,9 @@ row_states as (
 
 ),
 
+-- An incremental and a full build take different CTEs here, both at the top level (sqlfluff
+-- renders only the full build, and would indent its branch as a Jinja block).
+-- noqa: disable=LT02
 {%- if is_incremental() %}
 
 changed_row_states as (
@@ -115,6 +118,7 @@ purchases_to_build as (
 ),
 
 {%- endif %}
+-- noqa: enable=LT02
 
 purchase_versions as (
 

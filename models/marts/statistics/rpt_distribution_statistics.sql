@@ -4,6 +4,13 @@
 -- min, max, mode, median and quantiles exact (linear interpolation between cent values never
 -- needs more than 4 decimals); the sample standard deviation rounded to 4 decimals.
 
+{#- metric, column, observation (DECIMAL) -#}
+{%- set metrics = [
+    ('order_value', 'total', 'total'),
+    ('unit_price', 'price', 'price'),
+    ('quantity', 'quantity', 'cast(quantity as decimal(18, 2))'),
+] %}
+
 with
 
 sales as (
@@ -21,20 +28,16 @@ value_counts as (
     -- cents: one conversion per distinct value, not per observation. (A union of the three
     -- columns grouped by the metric's name also hashes that name, 30 million times at 10
     -- million order lines.)
-    {%- for metric, column, observation in [
-        ('order_value', 'total', 'total'),
-        ('unit_price', 'price', 'price'),
-        ('quantity', 'quantity', 'cast(quantity as decimal(18, 2))'),
-    ] %}
-    select
-        '{{ metric }}' as metric,
-        {{ lakehouse.to_cents(observation) }} as observation_cents,
-        count(*) as occurrences
-    from sales
-    group by {{ column }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+    {%- for metric, column, observation in metrics %}
+        select
+            '{{ metric }}' as metric,
+            {{ lakehouse.to_cents(observation) }} as observation_cents,
+            count(*) as occurrences
+        from sales
+        group by {{ column }}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
 
 ),

@@ -50,19 +50,19 @@ refused_to_write as (
 
     {%- if is_incremental() %}
 
-    -- Incremental: the refused lines not stored with these reasons (new, or refused anew).
-    select refused.*
-    from refused
-    left join {{ this }} as stored
-        on
-            refused._source_file = stored._source_file
-            and refused._row_number = stored._row_number
-            and refused.reject_reasons = stored.reject_reasons
-    where stored._source_file is null
+        -- Incremental: the refused lines not stored with these reasons (new, or refused anew).
+        select refused.*
+        from refused
+        left join {{ this }} as stored
+            on
+                refused._source_file = stored._source_file
+                and refused._row_number = stored._row_number
+                and refused.reject_reasons = stored.reject_reasons
+        where stored._source_file is null
 
     {%- else %}
 
-    select * from refused
+        select * from refused
 
     {%- endif %}
 
