@@ -67,39 +67,31 @@
     {{ return('table') }}
 {%- endmacro %}
 
-{#- fct_sales post-hook: delete the stored purchases that left silver. Only an incremental table
-    keeps rows of earlier runs; on Spark the table is rebuilt in full (and has no DELETE), so the
-    hook renders nothing and dbt skips it. -#}
-{% macro prune_rows_not_in(relation, key, source_relation) -%}
-    {{ return(adapter.dispatch('prune_rows_not_in', 'lakehouse')(relation, key, source_relation)) }}
+{#- Post-hook of an incremental model: delete the stored rows whose key (`keys`: a column or a
+    list of columns) has no row in `source_relation`, or none meeting `condition` there. fct_sales
+    deletes the purchases that left silver; the purchases quarantine deletes the lines the base
+    model no longer refuses (a late client rescued an orphan, another copy of a duplicate now
+    wins). Only an incremental table keeps rows of earlier runs; on Spark the table is rebuilt in
+    full (and has no DELETE), so the hook renders nothing and dbt skips it. -#}
+{% macro prune_rows_not_in(relation, keys, source_relation, condition=none) -%}
+    {{ return(adapter.dispatch('prune_rows_not_in', 'lakehouse')(
+        relation, [keys] if keys is string else keys, source_relation, condition
+    )) }}
 {%- endmacro %}
 
-{% macro default__prune_rows_not_in(relation, key, source_relation) -%}
-    delete from {{ relation }} where {{ key }} not in (select {{ key }} from {{ source_relation }})
-{%- endmacro %}
-
-{% macro spark__prune_rows_not_in(relation, key, source_relation) -%}
-{%- endmacro %}
-
-{#- Quarantine post-hook: delete the stored lines that the base model no longer refuses (a late
-    client rescued an orphan, another copy of a duplicate now wins). Incremental tables only, as
-    for prune_rows_not_in. -#}
-{% macro prune_lines_not_refused(relation, base_relation) -%}
-    {{ return(adapter.dispatch('prune_lines_not_refused', 'lakehouse')(relation, base_relation)) }}
-{%- endmacro %}
-
-{% macro default__prune_lines_not_refused(relation, base_relation) -%}
+{% macro default__prune_rows_not_in(relation, keys, source_relation, condition) -%}
     delete from {{ relation }} as stored
     where not exists (
-        select 1 from {{ base_relation }} as base
+        select 1 from {{ source_relation }} as kept
         where
-            base._source_file = stored._source_file
-            and base._row_number = stored._row_number
-            and base.reject_reason is not null
+            {% for key in keys -%}
+                kept.{{ key }} = stored.{{ key }}{% if not loop.last %} and {% endif %}
+            {%- endfor %}
+            {%- if condition %} and ({{ condition }}){% endif %}
     )
 {%- endmacro %}
 
-{% macro spark__prune_lines_not_refused(relation, base_relation) -%}
+{% macro spark__prune_rows_not_in(relation, keys, source_relation, condition) -%}
 {%- endmacro %}
 
 {#- The bronze lines of `source_relation` whose file the model being built does not hold yet.

@@ -13,7 +13,10 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     post_hook=[
-        "{{ lakehouse.prune_lines_not_refused(this, ref('base_retail__purchases')) }}",
+        "{{ lakehouse.prune_rows_not_in(
+            this, ['_source_file', '_row_number'], ref('base_retail__purchases'),
+            condition='kept.reject_reason is not null'
+        ) }}",
     ],
 ) }}
 
