@@ -15,7 +15,7 @@
     post_hook=[
         "{{ lakehouse.prune_rows_not_in(
             this, ['_source_file', '_row_number'], ref('base_retail__purchases'),
-            condition='kept.reject_reason is not null'
+            condition='reject_reason is not null'
         ) }}",
     ],
 ) }}
