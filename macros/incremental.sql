@@ -81,7 +81,8 @@
 
 {#- `not in` on the key tuple, null keys left out of the list (a null in a `not in` list keeps
     every row): at ten million purchases this takes 0.6 s, `not exists` 2.1 s (DuckDB joins its
-    correlated form back to the stored table). -#}
+    correlated form back to the stored table). A stored row with a null key is never deleted:
+    the keys of both callers are not null (tested). -#}
 {% macro default__prune_rows_not_in(relation, keys, source_relation, condition) -%}
     delete from {{ relation }}
     where ({{ keys | join(', ') }}) not in (
@@ -106,7 +107,11 @@
     {%- if execute -%}
         {%- set query -%}
             select distinct _source_file from {{ source_relation }}
-            where _source_file not in (select distinct stored._source_file from {{ this }} as stored)
+            where _source_file not in (
+                -- null left out: a null in a `not in` list would hide every new file
+                select distinct stored._source_file from {{ this }} as stored
+                where stored._source_file is not null
+            )
             order by _source_file
         {%- endset -%}
         {%- set files = run_query(query).columns[0].values() | list -%}

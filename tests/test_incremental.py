@@ -3,8 +3,10 @@
 Five generated batches (re-sent clients that moved, purchases repeated in later batches, late
 purchases for old dates, future dates, every defect) plus hand-made files for what the generator
 does not produce: orphan purchases whose client arrives three batches later (the older orphan copy
-then wins over a newer valid copy of the same id), a late client with a future subscription date
-and another client's e-mail, and a purchase dated after as_of_date. Lake A lands and builds them one
+then wins over a newer valid copy of the same id), a line without a valid purchase id for that
+client (it loses its orphan reason), a late client with a future subscription date and another
+client's e-mail, a purchase dated after as_of_date, and one whose newer copy in a later batch wins
+until a later as_of_date makes the older copy valid. Lake A lands and builds them one
 batch at a time; lake B holds the same bronze files and is built with `--full-refresh`; their
 exports must be identical (run ids aside, SPEC §5). Then a run with no new file skips silver and
 the fact and publishes the same data, a new as_of_date with no new file is still exact, and a
@@ -34,6 +36,10 @@ ORPHAN_CLIENT = 880_000_001  # a client that arrives in batch 4
 RESCUED = 900_000_001  # orphan copy (batch 1) then a valid copy for another client (batch 3)
 OLD_ORPHAN = 900_000_002  # orphan with an old date (batch 1), rescued in batch 4
 FUTURE = 900_000_003  # dated after AS_OF, before LATER_AS_OF
+# dated after AS_OF (batch 1), then a valid copy (batch 3): the newer copy survives at AS_OF,
+# the older one at LATER_AS_OF
+SWITCHED = 900_000_004
+NO_ID = "n/a-7"  # an invalid purchase id, for the orphan client (batch 1)
 RUN_ID_COLUMNS = {"run_id"}
 PURCHASE_HEADER = "id_purchase,id_client,product,price,quantity,purchase_date,total"
 CLIENT_HEADER = "id_client,name,email,subscription_date,country"
@@ -80,11 +86,15 @@ def write_extra_batches(src: Path, extra: Path) -> dict[int, list[Path]]:
             f"{PURCHASE_HEADER}\n"
             f"{RESCUED},{ORPHAN_CLIENT},Laptop,1000.00,1,2024-05-01,1000.00\n"
             f"{OLD_ORPHAN},{ORPHAN_CLIENT},Mouse,20.00,2,2023-11-15,40.00\n"
-            f"{FUTURE},{known},Phone,500.00,1,2025-07-15,500.00\n",
+            f"{FUTURE},{known},Phone,500.00,1,2025-07-15,500.00\n"
+            f"{SWITCHED},{known},Monitor,200.00,1,2025-07-20,200.00\n"
+            f"{NO_ID},{ORPHAN_CLIENT},Mouse,20.00,1,2024-01-10,20.00\n",
         ),
         3: (
             "x3_purchases.csv",
-            f"{PURCHASE_HEADER}\n{RESCUED},{known},Tablet,300.00,1,2024-06-01,300.00\n",
+            f"{PURCHASE_HEADER}\n"
+            f"{RESCUED},{known},Tablet,300.00,1,2024-06-01,300.00\n"
+            f"{SWITCHED},{known},Keyboard,50.00,1,2024-06-03,50.00\n",
         ),
         4: (
             "x4_clients.csv",
@@ -198,6 +208,20 @@ def assert_same_exports(left: dict, right: dict) -> None:
     assert not different, f"exports differ: {different}"
 
 
+def survivor_of(lake: Lake, latest: dict, purchase_id: int) -> list[tuple]:
+    """The product of the purchase's silver copy, and the reasons its other copies are refused."""
+    (product,) = lake.silver_rows(
+        latest, "stg_retail__purchases", "product", f"purchase_id = {purchase_id}"
+    )
+    refused = lake.silver_rows(
+        latest,
+        "stg_retail__purchases_quarantine",
+        "string_agg(reject_reasons, ';' order by reject_reasons)",
+        f"id_purchase = '{purchase_id}'",
+    )
+    return [(*product, *refused[0])]
+
+
 @pytest.fixture(scope="module")
 def lakes(tmp_path_factory):
     base = tmp_path_factory.mktemp("incremental")
@@ -241,6 +265,13 @@ def test_the_batches_hold_what_incremental_runs_must_get_right(lakes, incrementa
     assert later_copy == [("duplicate_purchase",)]
     future = a.silver_rows(latest, quarantine, "reject_reason", f"id_purchase = '{FUTURE}'")
     assert future == [("future_purchase_date",)]
+    # the client's arrival took the orphan reason from the line without a valid id
+    no_id = a.silver_rows(latest, quarantine, "reject_reasons", f"id_purchase = '{NO_ID}'")
+    assert no_id == [("invalid_purchase_id",)]
+    # SPEC §3: a refused copy also lists duplicate_purchase when another copy survives
+    assert survivor_of(a, latest, SWITCHED) == [
+        ("Keyboard", "future_purchase_date,duplicate_purchase")
+    ]
 
 
 def test_incremental_builds_equal_a_full_refresh(lakes, incremental_builds):
@@ -279,6 +310,8 @@ def test_a_new_as_of_date_without_new_files_is_still_exact(lakes, incremental_bu
         f"client_id = {ORPHAN_CLIENT}",
     )
     assert late == [("2025-07-10", False, True)]  # no longer capped; shares an e-mail
+    # the older copy is no longer in the future: it wins, the newer one is now the duplicate
+    assert survivor_of(a, latest, SWITCHED) == [("Monitor", "duplicate_purchase")]
     b.build(LATER_AS_OF, "--full-refresh")
     assert_same_exports(a.published(latest), b.published(b.export(LATER_AS_OF)))
 
@@ -296,6 +329,10 @@ def test_an_earlier_as_of_date_takes_back_what_became_valid(lakes, incremental_b
     fact = a.root / "gold" / latest["run_folder"] / "fct_sales.parquet"
     query = f"select count(*) from read_parquet('{fact}') where purchase_id = {FUTURE}"
     assert duckdb.connect().execute(query).fetchone() == (0,)
+    # and the newer copy of the other purchase dated in between wins again
+    assert survivor_of(a, latest, SWITCHED) == [
+        ("Keyboard", "future_purchase_date,duplicate_purchase")
+    ]
     b.build(AS_OF, "--full-refresh")
     assert_same_exports(a.published(latest), b.published(b.export(AS_OF)))
 

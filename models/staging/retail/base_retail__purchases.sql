@@ -54,7 +54,9 @@ products as (
 
 clients as (
 
+    -- Not null (tested): a null in the orphan rule's `not in` list would make it null for all.
     select client_id from {{ ref('stg_retail__clients') }}
+    where client_id is not null
 
 ),
 
