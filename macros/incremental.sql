@@ -67,6 +67,21 @@
     {{ return('table') }}
 {%- endmacro %}
 
+{#- dbt's own `should_full_refresh` (the model's `full_refresh` config, else `--full-refresh`),
+    overridden here (a root project's macro wins over dbt's) to also rebuild in full the models
+    named in LAKEHOUSE_FULL_REFRESH_MODELS (comma-separated). The flow names there the
+    incremental models whose code, macros or seeds changed since their last build, and the
+    incremental models downstream of them (orchestration/incremental.py: a change of logic is
+    not new data). Read when the model runs, so it never enters the manifest. -#}
+{% macro should_full_refresh() -%}
+    {%- set configured = config.get('full_refresh') -%}
+    {%- if configured is not none -%}
+        {{ return(configured) }}
+    {%- endif -%}
+    {%- set named = env_var('LAKEHOUSE_FULL_REFRESH_MODELS', '').split(',') -%}
+    {{ return(flags.FULL_REFRESH or model.name in named) }}
+{%- endmacro %}
+
 {#- Post-hook of an incremental model: delete the stored rows whose key (`keys`: a column or a
     list of columns) has no row in `source_relation`, or none meeting `condition` there. fct_sales
     deletes the purchases that left silver; the purchases quarantine deletes the lines the base

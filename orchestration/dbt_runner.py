@@ -170,6 +170,29 @@ def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = Tru
     return DbtOutcome(args[0], bool(result.success), nodes, sum(timing.values()), timing)
 
 
+def list_models(selection: list[str], settings: Settings | None = None) -> list[str]:
+    """The names of the models `dbt ls` selects (`selection`: its `--select`, `--state`… args),
+    printing nothing (the output of `lakehouse run --json` is the run summary alone)."""
+    from dbt.cli.main import dbtRunner
+
+    settings = settings or get_settings()
+    dbt_environment(settings)
+    args = ["ls", "--resource-type", "model", "--output", "name", *selection]
+    try:
+        result = dbtRunner().invoke([*args, *project_args(settings), "--log-level", "none"])
+    finally:
+        release_dbt_connections()
+    if not result.success:
+        raise DbtError(f"dbt {' '.join(args)} failed: {result.exception or 'see logs/dbt.log'}")
+    return sorted(result.result or [])
+
+
+def target_path(settings: Settings) -> Path:
+    """Where dbt writes its artifacts (manifest.json, run_results.json): DBT_TARGET_PATH, else
+    the project's `target`."""
+    return settings.dbt_project_dir / os.environ.get("DBT_TARGET_PATH", "target")
+
+
 def node_results(results: object) -> tuple[dict[str, str], dict[str, float]]:
     """Status per node, and execution seconds summed per resource type, from dbt's results."""
     nodes: dict[str, str] = {}

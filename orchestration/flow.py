@@ -27,7 +27,11 @@ from prefect.artifacts import create_markdown_artifact
 
 from orchestration import dbt_runner, run_report, unit_tests
 from orchestration.export import export, new_run_id, quality_report
-from orchestration.incremental import build_selection
+from orchestration.incremental import (
+    FULL_REFRESH_MODELS_VARIABLE,
+    build_selection,
+    record_built_code,
+)
 from orchestration.ingest import IngestReport, ingest
 from orchestration.runlock import run_lock
 from orchestration.settings import PROJECT_ROOT, Settings, get_settings
@@ -78,7 +82,7 @@ def dbt_build_task(
     outcome.silver, outcome.unit_tests = silver, unit_test_plan.describe()
     if not outcome.success:
         raise dbt_runner.DbtError(dbt_runner.build_failure(outcome))
-    unit_tests.record_pass(settings, unit_test_plan, outcome.passed("unit_test"))
+    _record_build(settings, unit_test_plan, outcome)
     return outcome
 
 
@@ -87,11 +91,22 @@ def _build_args(
 ) -> tuple[list[str], str, unit_tests.UnitTestPlan]:
     """`dbt build` and what it leaves out: the silver models that no new bronze file reaches
     (orchestration/incremental.py), the unit tests when the code is unchanged since they passed
-    (orchestration/unit_tests.py)."""
+    (orchestration/unit_tests.py); and the incremental models a change of code reaches, which
+    it rebuilds in full (named to dbt in the environment, read by macros/incremental.sql)."""
     unit_test_plan = unit_tests.plan(settings)
-    args, silver = build_selection(as_of_date, settings, full_refresh, unit_test_plan.code_changed)
-    get_run_logger().info("silver: %s; unit tests: %s", silver, unit_test_plan.describe())
-    return [*args, *unit_test_plan.dbt_args()], silver, unit_test_plan
+    selection = build_selection(as_of_date, settings, full_refresh, unit_test_plan.code_changed)
+    os.environ[FULL_REFRESH_MODELS_VARIABLE] = ",".join(selection.full_refresh_models)
+    get_run_logger().info("silver: %s; unit tests: %s", selection.silver, unit_test_plan.describe())
+    return [*selection.args, *unit_test_plan.dbt_args()], selection.silver, unit_test_plan
+
+
+def _record_build(
+    settings: Settings, unit_test_plan: unit_tests.UnitTestPlan, outcome: dbt_runner.DbtOutcome
+) -> None:
+    """After a build in which nothing failed: the code the unit tests passed on, and the code
+    the incremental tables now reflect."""
+    unit_tests.record_pass(settings, unit_test_plan, outcome.passed("unit_test"))
+    record_built_code(settings)
 
 
 def dbt_build(
@@ -129,7 +144,7 @@ def dbt_build(
     )
     outcome.unit_tests = unit_test_plan.describe()
     if outcome.success:
-        unit_tests.record_pass(settings, unit_test_plan, outcome.passed("unit_test"))
+        _record_build(settings, unit_test_plan, outcome)
     return outcome
 
 

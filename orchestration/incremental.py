@@ -14,10 +14,14 @@ rebuilt from them either way.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
+from orchestration import dbt_runner
 from orchestration.layout import PARSED_PREFIX
 from orchestration.settings import Settings, get_settings
 from orchestration.storage import Lake
@@ -189,11 +193,84 @@ FULL_REFRESH = (
     "model logic or columns)"
 )
 
+# Read by `should_full_refresh` (macros/incremental.sql) when a model runs: the incremental
+# models to rebuild in full in this build, comma-separated.
+FULL_REFRESH_MODELS_VARIABLE = "LAKEHOUSE_FULL_REFRESH_MODELS"
+
+# The incremental models a change of code reaches: changed themselves (their SQL, config, a
+# macro they call, a seed or source they read; dbt's `state:modified`), or downstream of a
+# changed node (`+`). A change of docs or tests reaches none.
+CHANGED_INCREMENTAL_MODELS = "state:modified+,config.materialized:incremental"
+
 
 CODE_CHANGED = (
-    "the project code changed since the unit tests last passed: every silver model built "
-    "(incrementally; after a change of model logic or columns, run --full-refresh)"
+    "the project code changed since the unit tests last passed, and no incremental table is "
+    "stored yet: every silver model built"
 )
+
+CODE_CHANGED_ELSEWHERE = (
+    "the project code changed, not that of an incremental model or of anything it reads: the "
+    "silver models built incrementally"
+)
+
+
+class BuildSelection(NamedTuple):
+    """A pipeline run's `dbt build`: its arguments, what it does with silver (a line for the
+    logs, the CLI output and the run summary), and the incremental models it rebuilds in full
+    (the flow passes them to dbt in FULL_REFRESH_MODELS_VARIABLE)."""
+
+    args: list[str]
+    silver: str
+    full_refresh_models: tuple[str, ...] = ()
+
+
+def built_code_path(settings: Settings) -> Path:
+    """Beside the warehouse: dbt's manifest of the last build the flow completed, i.e. the code
+    the warehouse's incremental tables were built with (`dbt ls --state` compares with it)."""
+    return settings.warehouse_path.parent / "built_with"
+
+
+def record_built_code(settings: Settings) -> None:
+    """After a build in which nothing failed: keep its manifest as the code the tables reflect."""
+    manifest = dbt_runner.target_path(settings) / "manifest.json"
+    if settings.engine == "spark" or not manifest.is_file():
+        return
+    folder = built_code_path(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / "manifest.json.tmp"
+    shutil.copyfile(manifest, partial)
+    partial.replace(folder / "manifest.json")
+
+
+def code_change_selection(as_of_date: str, settings: Settings) -> BuildSelection:
+    """The build after a change of the project's code (since the unit tests last passed).
+
+    A change of logic or of a seed is not new data: the stored rows of an incremental model
+    were computed by the old code, and an incremental build would apply the new code to new
+    lines only. So the incremental models the change reaches are rebuilt in full (dbt's
+    `state:modified+` against the manifest of the last completed build), the others
+    incrementally; with no manifest recorded (a warehouse built before it was kept, or by dbt
+    outside the flow), every incremental model is rebuilt in full. Nothing is left out: a model
+    is up to date with the data, not with code it was not built with, and the unit tests of a
+    model left out would not run."""
+    if settings.engine == "spark" or not settings.warehouse_path.exists():
+        return BuildSelection(["build"], CODE_CHANGED)  # no incremental table stored yet
+    manifest = built_code_path(settings) / "manifest.json"
+    vars_args = ["--vars", dbt_runner.dbt_vars(as_of_date)]
+    if manifest.is_file():
+        selection = ["--select", CHANGED_INCREMENTAL_MODELS, "--state", str(manifest.parent)]
+        why = "their code, or code or a seed they depend on, changed since the last build"
+    else:
+        selection = ["--select", "config.materialized:incremental"]
+        why = "the code of the last build is not recorded"
+    models = dbt_runner.list_models([*selection, *vars_args], settings)
+    if not models:
+        return BuildSelection(["build"], CODE_CHANGED_ELSEWHERE)
+    message = (
+        f"the project code changed: {', '.join(models)} rebuilt in full ({why}); everything "
+        "else built as usual"
+    )
+    return BuildSelection(["build"], message, tuple(models))
 
 
 def build_selection(
@@ -201,16 +278,14 @@ def build_selection(
     settings: Settings | None = None,
     full_refresh: bool = False,
     code_changed: bool = False,
-) -> tuple[list[str], str]:
-    """`dbt build` and its selection for a pipeline run, and what it does with silver (a line
-    for the logs, the CLI output and the run summary). `full_refresh` rebuilds the incremental
-    models from all of bronze: a change of their logic or columns is not new data.
-    `code_changed` (the unit tests are due) leaves nothing out: a model is up to date with the
-    data, not with code it was not built with, and the unit tests of a model left out would not
-    run."""
+) -> BuildSelection:
+    """`dbt build` and its selection for a pipeline run. `full_refresh` rebuilds the incremental
+    models from all of bronze. `code_changed` (the unit tests are due): see
+    `code_change_selection`."""
+    settings = settings or get_settings()
     if full_refresh:
-        return ["build", "--full-refresh"], FULL_REFRESH
+        return BuildSelection(["build", "--full-refresh"], FULL_REFRESH)
     if code_changed:
-        return ["build"], CODE_CHANGED
+        return code_change_selection(as_of_date, settings)
     status = silver_status(as_of_date, settings)
-    return ["build", *status.dbt_args()], status.describe()
+    return BuildSelection(["build", *status.dbt_args()], status.describe())

@@ -194,6 +194,32 @@ def read_latest(gold_root: Path) -> dict:
     return json.loads((gold_root / "latest.json").read_text())
 
 
+def published_models(
+    lake: Path, latest: dict, ignored: frozenset[str] = frozenset({"run_id"})
+) -> dict[str, list[tuple]]:
+    """Every model of a published run (gold and silver): its rows sorted, without the
+    `ignored` columns (run ids, and what else differs between two equal runs)."""
+    import duckdb
+
+    conn = duckdb.connect()
+    content = {}
+    for layer, models in (("gold", latest["models"]), ("silver", latest["silver_models"])):
+        for model in models:
+            path = lake / layer / latest["run_folder"] / f"{model}.parquet"
+            columns = [
+                name
+                for (name,) in conn.execute(
+                    f"select name from parquet_schema('{path}') where name != 'duckdb_schema'"
+                ).fetchall()
+                if name not in ignored
+            ]
+            select = ", ".join(f'"{c}"' for c in columns)
+            content[f"{layer}/{model}"] = conn.execute(
+                f"select {select} from read_parquet('{path}') order by all"
+            ).fetchall()
+    return content
+
+
 def copy_dbt_project(target: Path) -> Path:
     """A scratch copy of the dbt project (for tests that must break a model)."""
     target.mkdir(parents=True, exist_ok=True)

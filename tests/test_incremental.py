@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import BIN, ROOT, clean_env, lakehouse
+from tests.conftest import BIN, ROOT, clean_env, lakehouse, published_models
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ FUTURE = 900_000_003  # dated after AS_OF, before LATER_AS_OF
 # the older one at LATER_AS_OF
 SWITCHED = 900_000_004
 NO_ID = "n/a-7"  # an invalid purchase id, for the orphan client (batch 1)
-RUN_ID_COLUMNS = {"run_id"}
+RUN_ID_COLUMNS = frozenset({"run_id"})
 PURCHASE_HEADER = "id_purchase,id_client,product,price,quantity,purchase_date,total"
 CLIENT_HEADER = "id_client,name,email,subscription_date,country"
 EMAIL = re.compile(r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$")
@@ -135,7 +135,7 @@ class Lake:
             f"print(json.dumps(build_selection('{as_of}')))"
         )
         out = run([str(BIN / "python"), "-c", code], self.env).stdout
-        args, message = json.loads(out.strip().splitlines()[-1])
+        args, message, _ = json.loads(out.strip().splitlines()[-1])
         return args, message
 
     def export(self, as_of: str) -> dict:
@@ -144,22 +144,7 @@ class Lake:
 
     def published(self, latest: dict) -> dict[str, object]:
         """Every exported model (rows sorted, run ids left out) and JSON document."""
-        conn = duckdb.connect()
-        content: dict[str, object] = {}
-        for layer, models in (("gold", latest["models"]), ("silver", latest["silver_models"])):
-            for model in models:
-                path = self.root / layer / latest["run_folder"] / f"{model}.parquet"
-                columns = [
-                    name
-                    for (name,) in conn.execute(
-                        f"select name from parquet_schema('{path}') where name != 'duckdb_schema'"
-                    ).fetchall()
-                    if name not in RUN_ID_COLUMNS
-                ]
-                select = ", ".join(f'"{c}"' for c in columns)
-                content[f"{layer}/{model}"] = conn.execute(
-                    f"select {select} from read_parquet('{path}') order by all"
-                ).fetchall()
+        content: dict[str, object] = dict(published_models(self.root, latest, RUN_ID_COLUMNS))
         for name in latest["documents"]:
             document = json.loads((self.root / "gold" / latest["run_folder"] / name).read_text())
             document.pop("run_id", None)

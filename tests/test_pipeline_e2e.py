@@ -14,12 +14,13 @@ from tests.conftest import (
     copy_dbt_project,
     lakehouse,
     plain_python_truth,
+    published_models,
     read_latest,
 )
 
 pytestmark = pytest.mark.e2e
 
-AUDIT_COLUMNS = {"_source_file", "_ingested_at", "_row_number", "run_id"}
+AUDIT_COLUMNS = frozenset({"_source_file", "_ingested_at", "_row_number", "run_id"})
 
 
 def totals(conn: duckdb.DuckDBPyConnection, run_uri: str) -> tuple[Decimal, int, int, int]:
@@ -49,26 +50,6 @@ def test_lake_dir_run_matches_plain_python(lake_dir_run, clean_sources):
             assert (lake / layer / latest["run_folder"] / f"{model}.parquet").exists()
 
 
-def _exports(lake: Path, latest: dict) -> dict[str, list[tuple]]:
-    conn = duckdb.connect()
-    content = {}
-    for layer, models in (("gold", latest["models"]), ("silver", latest["silver_models"])):
-        for model in models:
-            path = lake / layer / latest["run_folder"] / f"{model}.parquet"
-            columns = [
-                name
-                for (name,) in conn.execute(
-                    f"select name from parquet_schema('{path}') where name != 'duckdb_schema'"
-                ).fetchall()
-                if name not in AUDIT_COLUMNS
-            ]
-            select = ", ".join(f'"{c}"' for c in columns)
-            content[f"{layer}/{model}"] = conn.execute(
-                f"select {select} from read_parquet('{path}') order by all"
-            ).fetchall()
-    return content
-
-
 def test_second_run_ingests_nothing_and_exports_the_same(lake_dir_run, clean_sources):
     lake, env, _ = lake_dir_run
     first = read_latest(lake / "gold")
@@ -88,7 +69,8 @@ def test_second_run_ingests_nothing_and_exports_the_same(lake_dir_run, clean_sou
     assert second["run_id"] != first["run_id"]
     bronze_csvs = sorted(p.name for p in (lake / "bronze").rglob("*.csv"))
     assert len(bronze_csvs) == 2  # each source file landed exactly once
-    assert _exports(lake, first) == _exports(lake, second)
+    exported = [published_models(lake, latest, AUDIT_COLUMNS) for latest in (first, second)]
+    assert exported[0] == exported[1]
 
 
 def test_failing_model_fails_the_run_and_keeps_latest(lake_dir_run, tmp_path, clean_sources):
