@@ -257,13 +257,19 @@ def code_change_selection(as_of_date: str, settings: Settings) -> BuildSelection
         return BuildSelection(["build"], CODE_CHANGED)  # no incremental table stored yet
     manifest = built_code_path(settings) / "manifest.json"
     vars_args = ["--vars", dbt_runner.dbt_vars(as_of_date)]
+    models = None
     if manifest.is_file():
-        selection = ["--select", CHANGED_INCREMENTAL_MODELS, "--state", str(manifest.parent)]
+        changed = ["--select", CHANGED_INCREMENTAL_MODELS, "--state", str(manifest.parent)]
         why = "their code, or code or a seed they depend on, changed since the last build"
+        try:
+            models = dbt_runner.list_models([*changed, *vars_args], settings)
+        except dbt_runner.DbtError:  # a manifest this dbt cannot read (an older schema)
+            why = "the code of the last build could not be compared"
     else:
-        selection = ["--select", "config.materialized:incremental"]
         why = "the code of the last build is not recorded"
-    models = dbt_runner.list_models([*selection, *vars_args], settings)
+    if models is None:
+        every = ["--select", "config.materialized:incremental"]
+        models = dbt_runner.list_models([*every, *vars_args], settings)
     if not models:
         return BuildSelection(["build"], CODE_CHANGED_ELSEWHERE)
     message = (

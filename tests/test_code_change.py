@@ -5,10 +5,11 @@ the product seed, which decides `unknown_product`), every purchase stored before
 old rule's outcome. `lakehouse run` rebuilds in full the incremental models the change reaches
 (dbt's `state:modified+` against the manifest of its last build, orchestration/incremental.py)
 and the others incrementally. Checks, on one lake built through the flow from a copy of the
-project: a change of docs reaches none of them; dropping a product from the seed reaches the
-purchases models and the fact but not the clients' base model; after the run no purchase of that
-product is left in silver or gold, every one of them is in quarantine; and the run's exports
-equal those of a `--full-refresh` run model by model.
+project: a change of docs reaches none of them, and a manifest that cannot be compared all of
+them; dropping a product from the seed reaches the purchases models and the fact but not the
+clients' base model; after the run no purchase of that product is left in silver or gold, every
+one of them is in quarantine; and the run's exports equal those of a `--full-refresh` run,
+model by model.
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ def changed_lake(tmp_path_factory, state_dir, prefect_api, clean_sources):
     docs = project / "models" / "docs.md"
     docs.write_text(docs.read_text() + "\n{% docs added_later %}A page of docs.{% enddocs %}\n")
     after_docs = selection(env)
+    # A manifest this dbt cannot compare with (as from an older dbt): every incremental model.
+    manifest = lake / "warehouse" / "built_with" / "manifest.json"
+    kept = manifest.read_bytes()
+    manifest.write_text('{"metadata": {"dbt_schema_version": "https://example.com/v3.json"}}')
+    unreadable = selection(env)
+    manifest.write_bytes(kept)
 
     seed = project / "seeds" / "products.csv"
     lines = seed.read_text().splitlines(keepends=True)
@@ -76,6 +83,7 @@ def changed_lake(tmp_path_factory, state_dir, prefect_api, clean_sources):
         "lake": lake,
         "before": before,
         "after_docs": after_docs,
+        "unreadable": unreadable,
         "changed": changed,
         "after": after,
         "reference": read_latest(lake / "gold"),
@@ -87,6 +95,12 @@ def test_a_change_of_docs_rebuilds_nothing_in_full(changed_lake):
     args, message, models = changed_lake["after_docs"]
     assert args == ["build"] and models == []
     assert "not that of an incremental model" in message
+
+
+def test_a_manifest_that_cannot_be_compared_rebuilds_every_incremental_model(changed_lake):
+    _, message, models = changed_lake["unreadable"]
+    assert models == sorted(["base_retail__clients", *PURCHASE_MODELS])
+    assert "could not be compared" in message
 
 
 def test_a_seed_change_rebuilds_in_full_the_models_it_reaches(changed_lake):
