@@ -2,19 +2,20 @@
 -- The base model keeps each line's cleaned values and outcomes, not its raw text: the raw
 -- values are read back from bronze (immutable) by file and line, for the refused lines only.
 --
--- Incremental on (`_source_file`, `_row_number`) (doc block `incremental_processing`): a run
--- writes the refused lines that are not stored with the same reasons, and the post-hook deletes
--- the stored lines that are no longer refused. Only their bronze lines are read: DuckDB filters
--- the bronze scan on the files of the lines it joins, so a batch's new refusals read one file.
+-- Incremental on `_line_id`, the base model's key of a bronze line (doc block
+-- `incremental_processing`; not exported): a run writes the refused lines that are not stored
+-- with the same reasons, and the post-hook deletes the stored lines that are no longer refused.
+-- Only their bronze lines are read: DuckDB filters the bronze scan on the files of the lines it
+-- joins, so a batch's new refusals read one file.
 
 {{ config(
     materialized=lakehouse.incremental_materialization(),
-    unique_key=['_source_file', '_row_number'],
+    unique_key='_line_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     post_hook=[
         "{{ lakehouse.prune_rows_not_in(
-            this, ['_source_file', '_row_number'], ref('base_retail__purchases'),
+            this, '_line_id', ref('base_retail__purchases'),
             condition='reject_reason is not null'
         ) }}",
     ],
@@ -37,6 +38,7 @@ bronze as (
 refused as (
 
     select
+        _line_id,
         _source_file,
         _row_number,
         _ingested_at,
@@ -58,10 +60,9 @@ refused_to_write as (
         from refused
         left join {{ this }} as stored
             on
-                refused._source_file = stored._source_file
-                and refused._row_number = stored._row_number
+                refused._line_id = stored._line_id
                 and refused.reject_reasons = stored.reject_reasons
-        where stored._source_file is null
+        where stored._line_id is null
 
     {%- else %}
 
@@ -87,7 +88,8 @@ final as (
         refused_to_write._malformed_error,
         refused_to_write._source_file,
         refused_to_write._ingested_at,
-        refused_to_write._row_number
+        refused_to_write._row_number,
+        refused_to_write._line_id
     from refused_to_write
     inner join bronze
         on
