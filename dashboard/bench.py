@@ -353,7 +353,11 @@ def fresh_run_ids(lake: Path) -> Iterator[Callable[[], str]]:
 
 
 def measure_pages(
-    env: dict[str, str], work_dir: Path, repeat: int, screenshots: Path | None = None
+    env: dict[str, str],
+    work_dir: Path,
+    repeat: int,
+    screenshots: Path | None = None,
+    pages: dict[str, str] = PAGES,
 ) -> tuple[float, list[PageTimes]]:
     """The first visit ever (seconds), then the times of every page.
 
@@ -377,7 +381,7 @@ def measure_pages(
         republish()
         first_visit, _ = visit(page, url, "Overview")  # nothing cached anywhere
         console.print(f"  first visit (fresh server, empty browser cache): {first_visit:.2f} s")
-        for title, path in PAGES.items():
+        for title, path in pages.items():
             name = path or "overview"
             elsewhere = "Data quality" if title != "Data quality" else "Overview"
             navigate(page, elsewhere)
@@ -438,12 +442,36 @@ def _loads(loads: tuple[float, float, float]) -> str:
     return " / ".join(f"{load:.1f}" for load in loads)
 
 
+def chosen_pages(titles: list[str] | None) -> dict[str, str]:
+    """The pages to time, in the navigation's order: every page, or those titled `titles`."""
+    if not titles:
+        return PAGES
+    unknown = [title for title in titles if title not in PAGES]
+    if unknown:
+        raise BenchError(
+            f"no dashboard page titled {', '.join(map(repr, unknown))}: --page takes one of "
+            f"{', '.join(map(repr, PAGES))}"
+        )
+    return {title: path for title, path in PAGES.items() if title in titles}
+
+
 def run_dashboard_bench(
-    *, clients: int, work_dir: Path | None, repeat: int, json_out: Path | None
+    *,
+    clients: int,
+    work_dir: Path | None,
+    repeat: int,
+    json_out: Path | None,
+    pages: list[str] | None = None,
 ) -> dict:
-    """Prepare (or reuse) an export, time every page, print the figures, write them as JSON."""
+    """Prepare (or reuse) an export, time every page (or those titled `pages`), print the
+    figures, write them as JSON."""
     # A SIGTERM (timeout, Ctrl+C from a parent) unwinds like an exception: servers get stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        timed = chosen_pages(pages)
+    except BenchError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(2) from exc
     temporary = work_dir is None
     work = Path(work_dir or tempfile.mkdtemp(prefix="bench-dashboard-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -460,8 +488,10 @@ def run_dashboard_bench(
             "repeat": repeat,
             "load_average_before": os.getloadavg(),
         }
-        console.print(f"timing the {len(PAGES)} pages in Chromium …")
-        first_visit, results = measure_pages(env, work, repeat, screenshots=work / "screenshots")
+        console.print(f"timing {len(timed)} page(s) in Chromium …")
+        first_visit, results = measure_pages(
+            env, work, repeat, screenshots=work / "screenshots", pages=timed
+        )
         summary["first_visit_seconds"] = first_visit
         summary["load_average_after"] = os.getloadavg()
     except BenchError as exc:

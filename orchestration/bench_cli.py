@@ -72,9 +72,16 @@ def bench_dashboard(
         typer.Option(help="Folder holding (or to receive) data and lake; reused when present."),
     ] = None,
     repeat: Annotated[int, typer.Option(min=1, help="Warm renders per page.")] = 2,
+    page: Annotated[
+        list[str] | None,
+        typer.Option(help="Time this page only (its title; repeat the option for several)."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json-out", help="Write figures here.")] = None,
 ) -> None:
-    """Render every dashboard page in Chromium: cold, warm and after a filter change."""
+    """Render every dashboard page (or those named) in Chromium: cold, warm and after a filter
+    change."""
     from dashboard.bench import run_dashboard_bench
 
-    run_dashboard_bench(clients=clients, work_dir=work_dir, repeat=repeat, json_out=json_out)
+    run_dashboard_bench(
+        clients=clients, work_dir=work_dir, repeat=repeat, json_out=json_out, pages=page
+    )

@@ -2,7 +2,9 @@
 
 The export is the session's LAKE_DIR run (300 clients, already built for the end-to-end
 tests), copied into the bench's work folder, which the bench then reuses instead of running the
-pipeline again. No timing is asserted: the machine is shared.
+pipeline again. Two pages are timed (`--page`): every page is drawn in Chromium by
+tests/test_dashboard_browser.py, and the bench runs the same steps for each page. No timing is
+asserted: the machine is shared.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import shutil
 from dashboard.bench import PAGES
 from tests.conftest import clean_env, lakehouse
 
+TIMED = ["Geography", "Data quality"]
 
-def test_bench_dashboard_times_every_page(lake_dir_run, tmp_path):
+
+def test_bench_dashboard_times_the_pages_named(lake_dir_run, tmp_path):
     lake, _, _ = lake_dir_run
     work = tmp_path / "work"
     for layer in ("gold", "silver"):
@@ -30,6 +34,7 @@ def test_bench_dashboard_times_every_page(lake_dir_run, tmp_path):
         str(work),
         "--repeat",
         "1",
+        *("--page", "Data quality", "--page", "Geography"),
         "--json-out",
         str(figures),
         env=clean_env(),
@@ -40,7 +45,7 @@ def test_bench_dashboard_times_every_page(lake_dir_run, tmp_path):
     latest = json.loads((lake / "gold" / "latest.json").read_text())
     assert report["run_id"] == latest["run_id"]
     assert report["purchases"] == latest["row_counts"]["fct_sales"] > 0
-    assert [page["page"] for page in report["pages"]] == list(PAGES)
+    assert [page["page"] for page in report["pages"]] == TIMED  # in the navigation's order
     for page in report["pages"]:
         assert page["charts"] >= 1, page
         assert page["cold_seconds"] > 0, page
@@ -52,5 +57,16 @@ def test_bench_dashboard_times_every_page(lake_dir_run, tmp_path):
     assert json.loads((work / "lake" / "gold" / "latest.json").read_text()) == latest
     assert not (work / "lake" / "gold" / "latest.json.bench").exists()
     assert sorted(p.name for p in (work / "screenshots").iterdir()) == sorted(
-        f"{path or 'overview'}.png" for path in PAGES.values()
+        f"{PAGES[title]}.png" for title in TIMED
     )
+
+
+def test_an_unknown_page_is_refused_with_the_titles(tmp_path):
+    result = lakehouse(
+        "bench", "dashboard", "--work-dir", str(tmp_path), "--page", "Sales",
+        env={**clean_env(), "COLUMNS": "250"}, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "no dashboard page titled 'Sales'" in result.stdout
+    assert all(repr(title) in result.stdout for title in PAGES)
+    assert list(tmp_path.iterdir()) == []  # nothing generated or built
