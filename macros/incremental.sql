@@ -83,14 +83,18 @@
 {%- endmacro %}
 
 {#- Post-hook of an incremental model: delete the stored rows whose key (`keys`: a column or a
-    list of columns) has no row in `source_relation`, or none meeting `condition` there. fct_sales
+    list of columns) has no row in `source_relation`, or none meeting `condition` there.
+    `source_keys` (default: `keys`) are the key's expressions in `source_relation`. fct_sales
     deletes the purchases that left silver; the purchases quarantine deletes the lines the base
     model no longer refuses (a late client rescued an orphan, another copy of a duplicate now
     wins). Only an incremental table keeps rows of earlier runs; on Spark the table is rebuilt in
     full (and has no DELETE), so the hook renders nothing and dbt skips it. -#}
-{% macro prune_rows_not_in(relation, keys, source_relation, condition=none) -%}
+{% macro prune_rows_not_in(relation, keys, source_relation, condition=none, source_keys=none) -%}
+    {%- set keys = [keys] if keys is string else keys -%}
+    {%- set source_keys = keys if source_keys is none else source_keys -%}
     {{ return(adapter.dispatch('prune_rows_not_in', 'lakehouse')(
-        relation, [keys] if keys is string else keys, source_relation, condition
+        relation, keys, source_relation, condition,
+        [source_keys] if source_keys is string else source_keys
     )) }}
 {%- endmacro %}
 
@@ -98,19 +102,19 @@
     every row): at ten million purchases this takes 0.6 s, `not exists` 2.1 s (DuckDB joins its
     correlated form back to the stored table). A stored row with a null key is never deleted:
     the keys of both callers are not null (tested). -#}
-{% macro default__prune_rows_not_in(relation, keys, source_relation, condition) -%}
+{% macro default__prune_rows_not_in(relation, keys, source_relation, condition, source_keys) -%}
     delete from {{ relation }}
     where ({{ keys | join(', ') }}) not in (
-        select {{ keys | join(', ') }} from {{ source_relation }}
+        select {{ source_keys | join(', ') }} from {{ source_relation }}
         where
-            {% for key in keys -%}
+            {% for key in source_keys -%}
                 {{ key }} is not null{% if not loop.last %} and {% endif %}
             {%- endfor %}
             {%- if condition %} and ({{ condition }}){% endif %}
     )
 {%- endmacro %}
 
-{% macro spark__prune_rows_not_in(relation, keys, source_relation, condition) -%}
+{% macro spark__prune_rows_not_in(relation, keys, source_relation, condition, source_keys) -%}
 {%- endmacro %}
 
 {#- The bronze lines of `source_relation` whose file the model being built does not hold yet.

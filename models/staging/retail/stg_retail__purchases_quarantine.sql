@@ -5,6 +5,9 @@
 -- Incremental on `_line_id`, the base model's key of a bronze line (doc block
 -- `incremental_processing`; not exported): a run writes the refused lines that are not stored
 -- with the same reasons, and the post-hook deletes the stored lines that are no longer refused.
+-- Both compute the key from the file and line rather than read the base model's `_line_id`:
+-- reading that random 128-bit column for ten million lines took 0.4 s per query, computing it
+-- for the refused ones 0.03 s more than joining on (file, line).
 -- Only their bronze lines are read: DuckDB filters the bronze scan on the files of the lines it
 -- joins, so a batch's new refusals read one file.
 
@@ -16,7 +19,8 @@
     post_hook=[
         "{{ lakehouse.prune_rows_not_in(
             this, '_line_id', ref('base_retail__purchases'),
-            condition='reject_reason is not null'
+            condition='reject_reason is not null',
+            source_keys=lakehouse.line_id('_source_file', '_row_number')
         ) }}",
     ],
 ) }}
@@ -38,7 +42,7 @@ bronze as (
 refused as (
 
     select
-        _line_id,
+        {{ lakehouse.line_id('_source_file', '_row_number') }} as _line_id,
         _source_file,
         _row_number,
         _ingested_at,
