@@ -91,10 +91,9 @@
     full (and has no DELETE), so the hook renders nothing and dbt skips it. -#}
 {% macro prune_rows_not_in(relation, keys, source_relation, condition=none, source_keys=none) -%}
     {%- set keys = [keys] if keys is string else keys -%}
-    {%- set source_keys = keys if source_keys is none else source_keys -%}
+    {%- set source_keys = [source_keys] if source_keys is string else (source_keys or keys) -%}
     {{ return(adapter.dispatch('prune_rows_not_in', 'lakehouse')(
-        relation, keys, source_relation, condition,
-        [source_keys] if source_keys is string else source_keys
+        relation, keys, source_relation, condition, source_keys
     )) }}
 {%- endmacro %}
 

@@ -194,6 +194,20 @@ def read_latest(gold_root: Path) -> dict:
     return json.loads((gold_root / "latest.json").read_text())
 
 
+def build_selection(env: dict[str, str], as_of: str, code_changed: bool = False) -> list:
+    """What a `lakehouse run` in `env` would build (orchestration.incremental.build_selection,
+    run in a subprocess with that environment): [dbt args, silver line, models in full]."""
+    code = (
+        "import json; from orchestration.incremental import build_selection; "
+        f"print(json.dumps(build_selection({as_of!r}, code_changed={code_changed})))"
+    )
+    out = subprocess.run(
+        [str(BIN / "python"), "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def published_models(
     lake: Path, latest: dict, ignored: frozenset[str] = frozenset({"run_id"})
 ) -> dict[str, list[tuple]]:

@@ -15,13 +15,12 @@ model by model.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from tests.conftest import (
-    BIN,
     END_DATE,
+    build_selection,
     copy_dbt_project,
     lakehouse,
     published_models,
@@ -36,15 +35,8 @@ PURCHASE_MODELS = ["base_retail__purchases", "fct_sales", "stg_retail__purchases
 
 
 def selection(env: dict[str, str]) -> tuple[list[str], str, list[str]]:
-    """What the next run's build would do after a change of code (`build_selection`)."""
-    code = (
-        "import json; from orchestration.incremental import build_selection; "
-        f"print(json.dumps(build_selection('{END_DATE}', code_changed=True)))"
-    )
-    out = subprocess.run(
-        [str(BIN / "python"), "-c", code], env=env, capture_output=True, text=True, check=True
-    ).stdout
-    return tuple(json.loads(out.strip().splitlines()[-1]))
+    """What the next run's build would do after a change of code."""
+    return tuple(build_selection(env, END_DATE, code_changed=True))
 
 
 def run(env: dict[str, str], *args: str) -> dict:

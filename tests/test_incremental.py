@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import BIN, ROOT, clean_env, lakehouse, published_models
+from tests.conftest import BIN, ROOT, build_selection, clean_env, lakehouse, published_models
 
 pytestmark = pytest.mark.e2e
 
@@ -135,12 +135,7 @@ class Lake:
         return self.build(as_of, "--full-refresh", "--exclude-resource-type", "test")
 
     def selection(self, as_of: str) -> tuple[list[str], str]:
-        code = (
-            "import json; from orchestration.incremental import build_selection; "
-            f"print(json.dumps(build_selection('{as_of}')))"
-        )
-        out = run([str(BIN / "python"), "-c", code], self.env).stdout
-        args, message, _ = json.loads(out.strip().splitlines()[-1])
+        args, message, _ = build_selection(self.env, as_of)
         return args, message
 
     def export(self, as_of: str) -> dict:
