@@ -369,8 +369,12 @@ def run(
     # just given back while booting.
     _ensure_store(quiet or as_json)
     prefect_ready = _prefect_environment()
+    from orchestration import dbt_runner
     from orchestration.flow import pipeline  # Prefect and dbt load while the API boots
 
+    as_of = as_of or datetime.now(UTC).strftime("%Y-%m-%d")
+    if (dbt_tasks or get_settings().dbt_task_granularity) == "build":
+        dbt_runner.parse_ahead(as_of)  # prefect-dbt's runner (one task per node) parses itself
     prefect_ready()
     with console.status("running the pipeline…") if not (quiet or as_json) else _nothing():
         try:

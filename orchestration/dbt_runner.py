@@ -153,15 +153,67 @@ def release_dbt_connections() -> None:
     gc.collect()
 
 
+# A project parsed ahead of the build that will use it: parse key → dbt's Manifest (one at most).
+_parsed_ahead: dict[tuple[str, ...], object] = {}
+
+
+def _parse_key(settings: Settings, dbt_vars_json: str) -> tuple[str, ...]:
+    """What a parse depends on besides the project's files: the project, target and vars."""
+    return (
+        str(settings.dbt_project_dir),
+        settings.dbt_target,
+        os.environ.get("DBT_TARGET_PATH", ""),
+        dbt_vars_json,
+    )
+
+
+def parse_ahead(as_of_date: str, settings: Settings | None = None) -> None:
+    """Import dbt and parse the project now, for the next `dbt build` of `as_of_date` in this
+    process to start without parsing (~1.4 s of imports and 1.7 s of partial parsing at every
+    run; 4.5 s of full parsing on a new checkout).
+
+    `lakehouse run` calls it while Prefect's temporary API server boots (~5 s during which the
+    command would only wait). The parse reads the project's files only, not bronze or the
+    warehouse, so it may precede the ingestion; what a build reads at run time (its vars' values,
+    the environment variables its SQL and macros read) is rendered by the build itself. A parse
+    that fails is not kept: the build parses again and reports the error.
+    """
+    from dbt.cli.main import dbtRunner
+
+    settings = settings or get_settings()
+    dbt_environment(settings)
+    _parsed_ahead.clear()
+    dbt_vars_json = dbt_vars(as_of_date)
+    args = ["parse", "--vars", dbt_vars_json, *project_args(settings), "--quiet"]
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        release_dbt_connections()
+    if result.success and result.result is not None:
+        _parsed_ahead[_parse_key(settings, dbt_vars_json)] = result.result
+
+
+def _take_parsed(args: list[str], settings: Settings) -> object | None:
+    """The manifest parsed ahead for this `dbt build`, if its key matches; used once."""
+    if args[0] != "build" or "--vars" not in args:
+        return None
+    key = _parse_key(settings, args[args.index("--vars") + 1])
+    manifest = _parsed_ahead.pop(key, None)
+    _parsed_ahead.clear()
+    return manifest
+
+
 def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = True) -> DbtOutcome:
-    """Run a dbt command with dbt's own runner (no Prefect tasks); never raises on dbt failures."""
+    """Run a dbt command with dbt's own runner (no Prefect tasks); never raises on dbt failures.
+    A `dbt build` takes the manifest `parse_ahead` made for it, if any."""
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
     dbt_environment(settings)
     flags = ["--quiet"] if quiet else []
+    manifest = _take_parsed(args, settings)
     try:
-        result = dbtRunner().invoke([*args, *project_args(settings), *flags])
+        result = dbtRunner(manifest=manifest).invoke([*args, *project_args(settings), *flags])
     finally:
         release_dbt_connections()
     nodes, timing = node_results(result.result)

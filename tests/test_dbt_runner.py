@@ -1,12 +1,16 @@
 """dbt runs in-process and reads its profile's variables from the process environment only: the
-values `.env` gives them must be exported, without overriding the environment."""
+values `.env` gives them must be exported, without overriding the environment. A project parsed
+ahead (while Prefect's API boots) serves exactly one build of the same project, target and vars."""
 
 from __future__ import annotations
 
 import os
 
+import pytest
+
+from orchestration import dbt_runner
 from orchestration.dbt_runner import export_profile_variables
-from orchestration.settings import PROJECT_ROOT
+from orchestration.settings import PROJECT_ROOT, reload_settings
 
 
 def test_env_file_values_reach_the_profile_variables_only(tmp_path, monkeypatch):
@@ -34,3 +38,81 @@ def test_no_env_file_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.delenv("DBT_THREADS", raising=False)
     export_profile_variables(tmp_path / "missing.env", PROJECT_ROOT / "profiles.yml")
     assert "DBT_THREADS" not in os.environ
+
+
+class _Result:
+    def __init__(self, success: bool, result: object) -> None:
+        self.success, self.result, self.exception = success, result, None
+
+
+class _RecordingRunner:
+    """Stands in for dbt's dbtRunner: records the manifest each command was given."""
+
+    calls: list[tuple[str, object]] = []
+    parse_succeeds = True
+
+    def __init__(self, manifest: object = None) -> None:
+        self.manifest = manifest
+
+    def invoke(self, args: list[str]) -> _Result:
+        _RecordingRunner.calls.append((args[0], self.manifest))
+        if args[0] == "parse":
+            manifest = object() if _RecordingRunner.parse_succeeds else None
+            return _Result(_RecordingRunner.parse_succeeds, manifest)
+        return _Result(True, None)
+
+
+@pytest.fixture
+def recording_runner(monkeypatch, tmp_path):
+    import dbt.cli.main
+
+    monkeypatch.setattr(dbt.cli.main, "dbtRunner", _RecordingRunner)
+    monkeypatch.setattr(dbt_runner, "release_dbt_connections", lambda: None)
+    monkeypatch.setenv("LAKE_DIR", str(tmp_path / "lake"))
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    monkeypatch.setenv("DBT_TARGET", "lake")  # dbt_environment() sets it: restored after
+    _RecordingRunner.calls = []
+    _RecordingRunner.parse_succeeds = True
+    reload_settings()
+    yield _RecordingRunner
+    dbt_runner._parsed_ahead.clear()
+    reload_settings()
+
+
+def _build(as_of_date: str) -> None:
+    dbt_runner.run_dbt(["build", "--vars", dbt_runner.dbt_vars(as_of_date)])
+
+
+def test_a_build_takes_the_manifest_parsed_ahead_for_its_vars_once(recording_runner):
+    dbt_runner.parse_ahead("2025-06-30")
+    ((command, _),) = recording_runner.calls
+    assert command == "parse"
+    dbt_runner.run_dbt(["docs", "generate", "--vars", dbt_runner.dbt_vars("2025-06-30")])
+    _build("2025-06-30")
+    _build("2025-06-30")
+    parsed = [manifest for command, manifest in recording_runner.calls if command == "build"]
+    docs = [manifest for command, manifest in recording_runner.calls if command == "docs"]
+    assert parsed[0] is not None, "the first build skips the parse"
+    assert parsed[1] is None, "a manifest is used once: a later build parses again"
+    assert docs == [None]
+
+
+def test_a_build_of_other_vars_or_target_parses_for_itself(recording_runner, monkeypatch):
+    dbt_runner.parse_ahead("2025-06-30")
+    _build("2025-07-01")
+    _build("2025-06-30")  # the mismatch discarded it
+    dbt_runner.parse_ahead("2025-06-30")
+    monkeypatch.setenv("DBT_TARGET", "spark")
+    reload_settings()
+    _build("2025-06-30")
+    builds = [manifest for command, manifest in recording_runner.calls if command == "build"]
+    assert builds == [None, None, None]
+
+
+def test_a_failed_parse_is_not_kept(recording_runner):
+    recording_runner.parse_succeeds = False
+    dbt_runner.parse_ahead("2025-06-30")
+    _build("2025-06-30")
+    assert [manifest for command, manifest in recording_runner.calls if command == "build"] == [
+        None
+    ]
