@@ -181,8 +181,11 @@ def parse_ahead(as_of_date: str, settings: Settings | None = None) -> None:
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
-    dbt_environment(settings)
     _parsed_ahead.clear()
+    try:
+        dbt_environment(settings)
+    except DbtError:  # a setting the build will report, in the flow's words
+        return
     dbt_vars_json = dbt_vars(as_of_date)
     args = ["parse", "--vars", dbt_vars_json, *project_args(settings), "--quiet"]
     try:
