@@ -27,6 +27,8 @@ class DbtOutcome:
     silver: str = ""
     # whether the build ran the unit tests (orchestration/unit_tests.py)
     unit_tests: str = ""
+    # whether the command took the manifest `parse_ahead` made instead of parsing
+    parsed_ahead: bool = False
 
     @property
     def failures(self) -> list[str]:
@@ -222,7 +224,9 @@ def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = Tru
     nodes, timing = node_results(result.result)
     if result.exception is not None and not nodes:
         raise DbtError(f"dbt {' '.join(args)} could not run: {result.exception}")
-    return DbtOutcome(args[0], bool(result.success), nodes, sum(timing.values()), timing)
+    outcome = DbtOutcome(args[0], bool(result.success), nodes, sum(timing.values()), timing)
+    outcome.parsed_ahead = manifest is not None
+    return outcome
 
 
 def list_models(selection: list[str], settings: Settings | None = None) -> list[str]:

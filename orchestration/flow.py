@@ -344,6 +344,7 @@ def pipeline(
                 build = dbt_build(as_of_date, run_id, per_node, full_refresh)
                 summary["silver"] = build.silver
                 summary["unit_tests"] = build.unit_tests
+                summary["dbt_parsed_ahead"] = build.parsed_ahead
                 summary["dbt"] = build.counts()
                 summary["dbt_timing"] = build.timing
 

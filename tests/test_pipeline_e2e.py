@@ -63,6 +63,8 @@ def test_second_run_ingests_nothing_and_exports_the_same(lake_dir_run, clean_sou
     assert (lake / "warehouse" / "unit_tests_passed.json").exists()
     assert summary["unit_tests"].startswith("skipped"), summary["unit_tests"]
     assert "unit_test" not in summary["dbt_timing"] and summary["dbt_timing"]["test"] > 0
+    # The command parsed the project while Prefect's API booted; the build did not parse again.
+    assert summary["dbt_parsed_ahead"] is True
     already = [s for s in summary["ingest"]["skipped"] if "already in bronze" in s["reason"]]
     assert len(already) == 2
     second = read_latest(lake / "gold")
