@@ -1,6 +1,7 @@
 """dbt runs in-process and reads its profile's variables from the process environment only: the
 values `.env` gives them must be exported, without overriding the environment. A project parsed
-ahead (while Prefect's API boots) serves exactly one build of the same project, target and vars."""
+ahead (while Prefect's API boots) serves one build of the same project, target and vars, and the
+docs after it."""
 
 from __future__ import annotations
 
@@ -83,18 +84,35 @@ def _build(as_of_date: str) -> None:
     dbt_runner.run_dbt(["build", "--vars", dbt_runner.dbt_vars(as_of_date)])
 
 
-def test_a_build_takes_the_manifest_parsed_ahead_for_its_vars_once(recording_runner):
+def _docs(as_of_date: str) -> None:
+    dbt_runner.run_dbt(["docs", "generate", "--vars", dbt_runner.dbt_vars(as_of_date)])
+
+
+def _given(recording_runner, command: str) -> list[object]:
+    return [manifest for name, manifest in recording_runner.calls if name == command]
+
+
+def test_the_build_then_its_docs_take_the_manifest_parsed_ahead(recording_runner):
     dbt_runner.parse_ahead("2025-06-30")
     ((command, _),) = recording_runner.calls
     assert command == "parse"
-    dbt_runner.run_dbt(["docs", "generate", "--vars", dbt_runner.dbt_vars("2025-06-30")])
     _build("2025-06-30")
+    _docs("2025-06-30")
     _build("2025-06-30")
-    parsed = [manifest for command, manifest in recording_runner.calls if command == "build"]
-    docs = [manifest for command, manifest in recording_runner.calls if command == "docs"]
-    assert parsed[0] is not None, "the first build skips the parse"
-    assert parsed[1] is None, "a manifest is used once: a later build parses again"
-    assert docs == [None]
+    _docs("2025-06-30")
+    first_build, second_build = _given(recording_runner, "build")
+    first_docs, second_docs = _given(recording_runner, "docs")
+    assert first_build is not None, "the build skips the parse"
+    assert first_docs is first_build, "the docs take the manifest the build compiled"
+    assert second_build is None and second_docs is None, "one build and its docs, then parse"
+
+
+def test_docs_before_the_build_drop_the_manifest(recording_runner):
+    dbt_runner.parse_ahead("2025-06-30")
+    _docs("2025-06-30")
+    _build("2025-06-30")
+    assert _given(recording_runner, "docs") == [None]
+    assert _given(recording_runner, "build") == [None]
 
 
 def test_a_build_of_other_vars_or_target_parses_for_itself(recording_runner, monkeypatch):
@@ -105,14 +123,11 @@ def test_a_build_of_other_vars_or_target_parses_for_itself(recording_runner, mon
     monkeypatch.setenv("DBT_TARGET", "spark")
     reload_settings()
     _build("2025-06-30")
-    builds = [manifest for command, manifest in recording_runner.calls if command == "build"]
-    assert builds == [None, None, None]
+    assert _given(recording_runner, "build") == [None, None, None]
 
 
 def test_a_failed_parse_is_not_kept(recording_runner):
     recording_runner.parse_succeeds = False
     dbt_runner.parse_ahead("2025-06-30")
     _build("2025-06-30")
-    assert [manifest for command, manifest in recording_runner.calls if command == "build"] == [
-        None
-    ]
+    assert _given(recording_runner, "build") == [None]
