@@ -131,7 +131,7 @@ def project_args(settings: Settings) -> list[str]:
         "--profiles-dir",
         str(PROJECT_ROOT),
         "--log-path",
-        str(Path(project) / "logs"),
+        str(Path(project) / os.environ.get("DBT_LOG_PATH", "logs")),
     ]
 
 

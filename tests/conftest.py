@@ -17,6 +17,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# `make test` runs the suite on two pytest-xdist workers (gw0, gw1). Each keeps its own dbt
+# artifacts and logs, relative to the dbt project as dbt resolves them (a scratch copy of the
+# project keeps its own too): two builds at once never share a manifest or partial-parse file.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+DBT_PATHS = (
+    {"DBT_TARGET_PATH": f"target/{WORKER}", "DBT_LOG_PATH": f"logs/{WORKER}"} if WORKER else {}
+)
 BIN = Path(sys.executable).parent
 END_DATE = "2025-06-30"
 
@@ -34,6 +41,7 @@ def clean_env(**overrides: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("LAKE", "S3_", "OBJECTSTORE", "PREFECT_", "DBT_", "DUCKDB_"))
     }
+    env.update(DBT_PATHS)
     env.update(overrides)
     return env
 
@@ -110,6 +118,45 @@ def plain_python_truth(folder: Path) -> Truth:
                 orders += 1
                 purchasers.add(row["id_client"])
     return Truth(revenue, orders, len(clients), len(purchasers))
+
+
+# Under pytest-xdist a work unit is a test file, so its module fixtures are built once, except
+# that the files reading the session's LAKE_DIR run (`lake_dir_run` below) form one unit: the run
+# is built once. (`--dist loadgroup` with marks would say the same, but pytest-xdist 3.8 loses
+# the groups on pytest 9.2: pytest-dev/pytest-xdist#1386.) The units known to be long start first.
+ON_THE_SHARED_RUN = frozenset(
+    path.name for path in ROOT.glob("tests/test_*.py") if "lake_dir_run" in path.read_text()
+)
+SLOW_FIRST = (
+    "test_spark_parity",  # a full build on Spark, ~220 s of set-up in a serial run
+    "lake_dir_run",  # the shared run, and the dashboard, browser and end-to-end tests on it
+    "test_serve",  # a served deployment and its scheduled run, ~140 s
+    "test_incremental",
+    "test_faults",
+    "test_code_change",
+)
+
+
+def work_unit(nodeid: str) -> str:
+    file = nodeid.partition("::")[0].rpartition("/")[2]
+    return "lake_dir_run" if file in ON_THE_SHARED_RUN else file.removesuffix(".py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ByWorkUnit(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    if WORKER:  # the scheduler hands the units out in the workers' collection order
+        rank = {name: position for position, name in enumerate(SLOW_FIRST)}
+        items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
 
 
 @pytest.fixture(scope="session")

@@ -142,8 +142,11 @@ def test_object_store_run_leaks_no_secret(object_store_run):
     assert secret not in result.stdout + result.stderr
     from tests.conftest import ROOT
 
-    written = [*(ROOT / "target").glob("*.json"), *(ROOT / "target").glob("*.html")]
-    written += list((ROOT / "logs").glob("*.log"))
+    target, logs = (
+        ROOT / env.get("DBT_TARGET_PATH", "target"),
+        ROOT / env.get("DBT_LOG_PATH", "logs"),
+    )
+    written = [*target.glob("*.json"), *target.glob("*.html"), *logs.glob("*.log")]
     assert any(path.name == "static_index.html" for path in written)
     assert [path for path in written if secret in path.read_text(errors="replace")] == []
     settings = Settings(
