@@ -523,6 +523,7 @@ def docs(
 @app.command()
 def where(target: TargetOption = None) -> None:
     """Print where the dashboard, the dbt docs and the data are."""
+    from orchestration.dbt_runner import target_path
     from orchestration.export import read_latest
     from orchestration.storage import Lake, StorageError
 
@@ -532,7 +533,7 @@ def where(target: TargetOption = None) -> None:
     table.add_column("what")
     table.add_column("where")
     table.add_row("dashboard", f"http://{settings.dashboard_host}:{settings.dashboard_port}")
-    docs_index = settings.dbt_project_dir / "target" / "index.html"
+    docs_index = target_path(settings) / "index.html"
     table.add_row("dbt docs", f"{docs_index}  (served by `make docs` on http://127.0.0.1:8080)")
     if settings.uses_object_store:
         table.add_row("object store", f"{settings.endpoint} (S3, path style)")

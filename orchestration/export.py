@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.dbt_runner import target_path
 from orchestration.layout import LATEST, RUNS_PREFIX, run_folder
 from orchestration.settings import Settings, get_settings
 from orchestration.storage import Lake
@@ -280,7 +281,7 @@ def export(
         "row_counts": {**result.gold, **result.silver},
         **(extra_manifest or {}),
     }
-    docs = settings.dbt_project_dir / "target" / "static_index.html"
+    docs = target_path(settings) / "static_index.html"  # what `dbt docs generate` wrote
     if docs.exists():  # the dbt docs site (lineage), one self-contained page
         lake.upload_file("gold", f"{folder}/docs/index.html", docs)
         manifest["docs_uri"] = lake.uri("gold", f"{folder}/docs/index.html")
