@@ -20,10 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # `make test` runs the suite on two pytest-xdist workers (gw0, gw1). Each keeps its own dbt
 # artifacts and logs, relative to the dbt project as dbt resolves them (a scratch copy of the
 # project keeps its own too): two builds at once never share a manifest or partial-parse file.
+# They start empty, as on a fresh clone (nothing a run must write can come from an earlier one),
+# and a developer's own target/ is never touched.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-DBT_PATHS = (
-    {"DBT_TARGET_PATH": f"target/{WORKER}", "DBT_LOG_PATH": f"logs/{WORKER}"} if WORKER else {}
-)
+DBT_PATHS = {
+    "DBT_TARGET_PATH": f"target/pytest-{WORKER or 'main'}",
+    "DBT_LOG_PATH": f"logs/pytest-{WORKER or 'main'}",
+}
+for _folder in DBT_PATHS.values():
+    shutil.rmtree(ROOT / _folder, ignore_errors=True)
 BIN = Path(sys.executable).parent
 END_DATE = "2025-06-30"
 
