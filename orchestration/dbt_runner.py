@@ -124,14 +124,13 @@ def dbt_environment(settings: Settings | None = None) -> None:
 
 
 def project_args(settings: Settings) -> list[str]:
-    project = settings.dbt_project_dir
     return [
         "--project-dir",
-        str(project),
+        str(settings.dbt_project_dir),
         "--profiles-dir",
         str(PROJECT_ROOT),
         "--log-path",
-        str(Path(project) / os.environ.get("DBT_LOG_PATH", "logs")),
+        str(settings.dbt_project_dir / os.environ.get("DBT_LOG_PATH", "logs")),
     ]
 
 
@@ -268,8 +267,8 @@ def list_models(selection: list[str], settings: Settings | None = None) -> list[
 
 
 def target_path(settings: Settings) -> Path:
-    """Where dbt writes its artifacts (manifest.json, run_results.json): DBT_TARGET_PATH, else
-    the project's `target`."""
+    """Where dbt writes its artifacts (manifest.json, run_results.json, the docs site):
+    DBT_TARGET_PATH, relative to the project as dbt resolves it, else the project's `target`."""
     return settings.dbt_project_dir / os.environ.get("DBT_TARGET_PATH", "target")
 
 

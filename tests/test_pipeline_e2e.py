@@ -142,10 +142,7 @@ def test_object_store_run_leaks_no_secret(object_store_run):
     assert secret not in result.stdout + result.stderr
     from tests.conftest import ROOT
 
-    target, logs = (
-        ROOT / env.get("DBT_TARGET_PATH", "target"),
-        ROOT / env.get("DBT_LOG_PATH", "logs"),
-    )
+    target, logs = ROOT / env["DBT_TARGET_PATH"], ROOT / env["DBT_LOG_PATH"]  # the session's
     written = [*target.glob("*.json"), *target.glob("*.html"), *logs.glob("*.log")]
     assert any(path.name == "static_index.html" for path in written)
     assert [path for path in written if secret in path.read_text(errors="replace")] == []
