@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         default=2,
         alias="INGEST_WORKERS",
         ge=1,
-        description="Processes that split a large CSV into its bronze twin (1: no pool).",
+        description="Threads that split a large CSV into its bronze twin (1: no pool).",
     )
 
     # --- pipeline -------------------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import random
 from datetime import datetime
+
+import pytest
 
 from orchestration.ingest import split_lines
 
@@ -70,8 +74,8 @@ def test_invalid_bytes_on_several_lines_mark_exactly_those_lines():
     assert [r["id_client"] for r in rows if r["_malformed_error"] is None] == ["2", "4"]
 
 
-def test_a_file_split_by_a_process_pool_equals_the_file_split_in_one_piece(tmp_path, monkeypatch):
-    """parse_file hands the chunks of a large file to worker processes and writes their results
+def test_a_file_split_by_a_thread_pool_equals_the_file_split_in_one_piece(tmp_path, monkeypatch):
+    """parse_file hands the chunks of a large file to worker threads and writes their results
     in file order: the twin must be the one the whole file gives as a single chunk."""
     import pyarrow.parquet as pq
 
@@ -101,3 +105,115 @@ def test_a_file_split_by_a_process_pool_equals_the_file_split_in_one_piece(tmp_p
         assert pq.ParquetFile(target).metadata.num_row_groups > 2  # several chunks were written
         assert pq.read_table(target).to_pylist() == whole
         assert (rows, malformed) == (400, sum(1 for n in range(2, 402) if n % 53 == 0 and n % 37))
+
+
+def reference_split(raw: bytes, first_line: int, width: int) -> list[tuple]:
+    """SPEC §2, one line at a time in plain Python: (line number, fields, error, raw line).
+
+    A line is what lies between two newlines, less one trailing carriage return; an empty line
+    is no row; a line that is not UTF-8 is broken; a quote may protect a comma (strict CSV
+    quoting), otherwise every comma separates; any other field count is broken."""
+    rows = []
+    for offset, line in enumerate(raw.split(b"\n")):
+        line = line[:-1] if line.endswith(b"\r") else line
+        if not line:
+            continue
+        number = first_line + offset
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raw_text = line.decode("utf-8", errors="backslashreplace")
+            rows.append((number, None, "invalid UTF-8 bytes", raw_text))
+            continue
+        if '"' in text:
+            try:
+                fields = next(csv.reader([text], strict=True), [])
+            except csv.Error:
+                rows.append((number, None, "bad quoting", text))
+                continue
+        else:
+            fields = text.split(",")
+        if len(fields) != width:
+            rows.append((number, None, f"expected {width} fields, found {len(fields)}", text))
+        else:
+            rows.append((number, fields, None, None))
+    return rows
+
+
+def _as_reference(rows: list[dict]) -> list[tuple]:
+    out = []
+    for row in rows:
+        error = row["_malformed_error"]
+        if error is not None and error.startswith("bad quoting"):
+            error = "bad quoting"  # the csv module's own words follow
+        fields = None if error is not None else [row[name] for name in HEADER]
+        out.append((row["_row_number"], fields, error, row["_raw_line"]))
+    return out
+
+
+LINE_KINDS = [
+    b"1,Ann,a@x.com,2024-01-01,France",
+    b"2,Ren\xc3\xa9e,r@x.com,2024-01-01,Fran\xc3\xa7e",  # valid UTF-8, not ASCII
+    b'3,"Smith, J",b@x.com,2024-01-01,"UK"',
+    b'4,"unterminated,x@y.com,2024-01-01,France',
+    b'5,a"b,x@y.com,2024-01-01,France',  # a quote inside an unquoted field: strict csv refuses
+    b"6,Bad\xff,c@x.com,2024-01-01,France",
+    b"7,Cut\xc3,c@x.com,2024-01-01,France",  # a multi-byte character cut short
+    b"8,too,few",
+    b"9,a,b,c,d,e",
+    b",,,,",  # five empty fields
+    b"",
+    b" ",
+    b"\r",
+    b"10,Carriage\rinside,c@x.com,2024-01-01,France",
+    b"11,Two ends,c@x.com,2024-01-01,France\r\r",
+    b"12,Windows,c@x.com,2024-01-01,France\r",
+    b"13," + b"," * 259 + b"x",  # 260 commas: a byte-sized count would wrap to 4, five fields
+    b"14, spaced ,e@x.com,2024-01-01,  France  ",
+]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_vectorized_split_equals_the_line_by_line_reference(seed):
+    """Random mixes of every kind of line, ending with or without a newline, split at once:
+    the same rows, fields, errors and raw text as the reference, in line order."""
+    rng = random.Random(seed)
+    raw = b"\n".join(rng.choice(LINE_KINDS) for _ in range(rng.randint(1, 400)))
+    raw += rng.choice([b"", b"\n", b"\n\n"])
+    first_line = rng.randint(2, 10_000)
+    rows = split_lines(raw, first_line, HEADER, "clients", "f.csv", WHEN).to_pylist()
+    assert _as_reference(rows) == reference_split(raw, first_line, len(HEADER))
+
+
+def test_a_chunk_of_plain_lines_only_and_an_empty_chunk():
+    raw = b"1,Ann,a@x.com,2024-01-01,France\r\n2,Bob,b@x.com,2024-01-01,Spain"
+    assert _as_reference(split(raw)) == reference_split(raw, 2, len(HEADER))
+    assert split(b"") == [] and split(b"\n\n") == []
+
+
+def test_threads_splitting_bad_bytes_at_once_flag_their_own_lines():
+    """The offsets of invalid bytes are kept per thread: threads splitting chunks with bad bytes
+    on different lines at the same time must each flag exactly their own (switching threads
+    as often as possible, inside the codec's error handler too)."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    good = b"1,Ann,a@x.com,2024-01-01,France"
+    expected, chunks = [], []
+    for k in range(8):
+        lines = [good] * 3000
+        bad = sorted({(k * 37 + 101 * i) % 3000 for i in range(60)})
+        for index in bad:
+            lines[index] = b"6,Bad\xff\xfe,c@x.com,2024-01-01,France"
+        chunks.append(b"\n".join(lines))
+        expected.append([2 + index for index in bad])
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(split, chunks * 3))
+    finally:
+        sys.setswitchinterval(interval)
+    for k, rows in enumerate(results):
+        broken = [r["_row_number"] for r in rows if r["_malformed_error"] is not None]
+        assert broken == expected[k % 8]
