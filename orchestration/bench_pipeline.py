@@ -54,7 +54,7 @@ DIRTY_RATE = "0.02"
 SAMPLE_SECONDS = 0.1
 SPILL_SAMPLE_SECONDS = 1.0
 BIN = Path(sys.executable).parent
-DBT_PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "seeds", "snapshots", "tests", "docs")
+DBT_PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "seeds", "snapshots", "tests")
 # Folders of the work dir that each bench rebuilds (the Prefect database in `state` is kept).
 FRESH_FOLDERS = (
     "sources",

@@ -52,6 +52,7 @@ def test_unit_tests_run_until_they_pass_then_only_when_the_code_changes(settings
         "models/marts/sales/fct_sales.sql",
         "seeds/products.csv",
         "models/staging/retail/_retail__unit_tests.yml",
+        "models/docs.md",
         "dbt_project.yml",
     ],
 )
@@ -68,3 +69,12 @@ def test_a_new_model_file_runs_them_again(settings):
     unit_tests.record_pass(settings, unit_tests.plan(settings), passed=1)
     (settings.dbt_project_dir / "models" / "marts" / "new_mart.sql").write_text("select 1 as x\n")
     assert unit_tests.plan(settings).run
+
+
+def test_the_project_prose_outside_dbt_paths_runs_nothing(settings):
+    """docs/ (the benchmark journal, porting notes) is not in dbt's paths: editing it is no
+    change of code."""
+    unit_tests.record_pass(settings, unit_tests.plan(settings), passed=1)
+    (settings.dbt_project_dir / "docs").mkdir()
+    (settings.dbt_project_dir / "docs" / "benchmarks.md").write_text("# a new measurement\n")
+    assert not unit_tests.plan(settings).run
