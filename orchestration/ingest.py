@@ -152,6 +152,16 @@ def _bad_lines(chunk: bytes, newlines: np.ndarray) -> np.ndarray:
     return np.unique(np.searchsorted(newlines, np.array(_decoding.bad_offsets, np.int64)))
 
 
+def _positions(chunk: bytes, needle: bytes) -> np.ndarray:
+    """Where `needle` starts in `chunk` (for a rare one: a Python loop over its occurrences)."""
+    found = []
+    position = chunk.find(needle)
+    while position >= 0:
+        found.append(position)
+        position = chunk.find(needle, position + 1)
+    return np.array(found, np.int64)
+
+
 def _commas_per_line(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """How many commas each line holds (a line's segment here ends with its newline)."""
     counts = np.zeros(len(starts), np.int32)
@@ -237,8 +247,8 @@ def split_lines(
     A line is what lies between two newlines, less one trailing carriage return (Windows line
     ends); an empty line is no row. Plain lines (all but a few) are found with vectorized byte
     counts and split by Arrow's CSV reader in one call; the others go through Python one by
-    one: quoted fields (the csv module, strict), a carriage return inside the line, bytes that
-    are not UTF-8, or a wrong number of fields.
+    one: quoted fields (the csv module, strict), a carriage return inside the line, a byte
+    order mark, bytes that are not UTF-8, or a wrong number of fields.
     """
     columns = ENTITIES[entity]
     width = len(header)
@@ -255,6 +265,8 @@ def split_lines(
         odd[line_of[~at_end]] = True
     if b'"' in chunk:
         odd[np.searchsorted(newlines, np.flatnonzero(data == ord('"')))] = True
+    if codecs.BOM_UTF8 in chunk:  # Arrow drops one at the start of what it reads: keep it, as text
+        odd[np.searchsorted(newlines, _positions(chunk, codecs.BOM_UTF8))] = True
     plain = (ends > starts) & ~odd & (_commas_per_line(data, starts) == width - 1)
     plain[_bad_lines(chunk, newlines)] = False
     plain_rows = np.flatnonzero(plain)

@@ -170,6 +170,8 @@ LINE_KINDS = [
     b"12,Windows,c@x.com,2024-01-01,France\r",
     b"13," + b"," * 259 + b"x",  # 260 commas: a byte-sized count would wrap to 4, five fields
     b"14, spaced ,e@x.com,2024-01-01,  France  ",
+    b"\xef\xbb\xbf15,Bom,b@x.com,2024-01-01,France",  # a byte order mark is text inside a line
+    b"\xff\r\r",  # bad bytes, then a carriage return that is text and one that ends the line
 ]
 
 
@@ -183,6 +185,19 @@ def test_the_vectorized_split_equals_the_line_by_line_reference(seed):
     first_line = rng.randint(2, 10_000)
     rows = split_lines(raw, first_line, HEADER, "clients", "f.csv", WHEN).to_pylist()
     assert _as_reference(rows) == reference_split(raw, first_line, len(HEADER))
+
+
+def test_a_byte_order_mark_inside_the_data_stays_in_its_field():
+    """Arrow's CSV reader drops a byte order mark at the start of what it reads; a data line that
+    starts with one (the file's own is skipped with the header) keeps it, wherever the chunk
+    cut falls."""
+    for raw in (
+        b"\xef\xbb\xbf1,Ann,a@x.com,2024-01-01,France",
+        b"x\n\xef\xbb\xbf1,Ann,a@x.com,2024-01-01,France\n\xef\xbb\xbf2,Bo,b@x.com,2024-01-01,UK",
+    ):
+        good = [r for r in split(raw) if r["_malformed_error"] is None]
+        assert [r["id_client"][0] for r in good] == ["\ufeff"] * len(good)
+        assert _as_reference(split(raw)) == reference_split(raw, 2, len(HEADER))
 
 
 def test_a_chunk_of_plain_lines_only_and_an_empty_chunk():
