@@ -65,8 +65,9 @@ def _models_in(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
 
 
 # Bookkeeping of the incremental models, not part of what they publish: fct_sales's change
-# fingerprint and the purchases quarantine's key (models/docs.md, "incremental_processing").
-INTERNAL_COLUMNS = ("_row_state", "_line_id")
+# fingerprint, the purchases quarantine's key and the build that wrote each row
+# (models/docs.md, "incremental_processing").
+INTERNAL_COLUMNS = ("_row_state", "_line_id", "_build_id")
 
 # Row order of the sales fact: by the dashboard's filters first, so a reader filtering on a
 # country or a product skips the row groups whose min/max statistics exclude it (a one-country

@@ -29,6 +29,7 @@ from orchestration import dbt_runner, run_report, unit_tests
 from orchestration.export import export, new_run_id, quality_report
 from orchestration.incremental import (
     FULL_REFRESH_MODELS_VARIABLE,
+    TEST_SCOPE_VARIABLE,
     build_selection,
     record_built_code,
 )
@@ -96,6 +97,7 @@ def _build_args(
     unit_test_plan = unit_tests.plan(settings)
     selection = build_selection(as_of_date, settings, full_refresh, unit_test_plan.code_changed)
     os.environ[FULL_REFRESH_MODELS_VARIABLE] = ",".join(selection.full_refresh_models)
+    os.environ[TEST_SCOPE_VARIABLE] = selection.test_scope
     get_run_logger().info("silver: %s; unit tests: %s", selection.silver, unit_test_plan.describe())
     return [*selection.args, *unit_test_plan.dbt_args()], selection.silver, unit_test_plan
 

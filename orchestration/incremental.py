@@ -214,14 +214,55 @@ CODE_CHANGED_ELSEWHERE = (
 )
 
 
+# Read by macros/test_scope.sql when a test compiles: `built_rows` lets the row-level tests of
+# the stamped models check the rows this build writes; anything else, every row.
+TEST_SCOPE_VARIABLE = "LAKEHOUSE_TEST_SCOPE"
+
+BUILT_ROWS = "built_rows"
+ALL_ROWS = "all_rows"
+
+BUILT_ROWS_TESTED = "data tests on the rows this build writes (the last build passed them all)"
+
+
 class BuildSelection(NamedTuple):
     """A pipeline run's `dbt build`: its arguments, what it does with silver (a line for the
-    logs, the CLI output and the run summary), and the incremental models it rebuilds in full
-    (the flow passes them to dbt in FULL_REFRESH_MODELS_VARIABLE)."""
+    logs, the CLI output and the run summary), the incremental models it rebuilds in full (the
+    flow passes them to dbt in FULL_REFRESH_MODELS_VARIABLE), and which rows the data tests
+    check (TEST_SCOPE_VARIABLE)."""
 
     args: list[str]
     silver: str
     full_refresh_models: tuple[str, ...] = ()
+    test_scope: str = ALL_ROWS
+
+
+def last_build_passed(settings: Settings) -> bool:
+    """Whether every row the warehouse stores has passed its data tests: the last `dbt build`
+    or `dbt run` on it, by the flow or by hand, tested what it wrote and nothing failed, and so
+    had every build before it (table `build_check`, kept by macros/test_scope.sql)."""
+    if not settings.warehouse_path.exists():
+        return False
+    conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        found = conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'main' and table_name = 'build_check'"
+        ).fetchone()[0]
+        if not found:
+            return False
+        row = conn.execute("select bool_and(passed) from main.build_check").fetchone()
+    finally:
+        conn.close()
+    return bool(row and row[0])
+
+
+def incremental_test_scope(settings: Settings) -> str:
+    """The data tests of a build that follows new data, the code unchanged: the rows this build
+    writes when the setting allows it and the last build passed every test, else every row. A
+    change of code (a new or changed test) tests every row, whatever the setting."""
+    if settings.data_test_scope == BUILT_ROWS and last_build_passed(settings):
+        return BUILT_ROWS
+    return ALL_ROWS
 
 
 def built_code_path(settings: Settings) -> Path:
@@ -294,4 +335,10 @@ def build_selection(
     if code_changed:
         return code_change_selection(as_of_date, settings)
     status = silver_status(as_of_date, settings)
-    return BuildSelection(["build", *status.dbt_args()], status.describe())
+    if status.full_rebuild:
+        return BuildSelection(["build", *status.dbt_args()], status.describe())
+    scope = incremental_test_scope(settings)
+    message = status.describe()
+    if scope == BUILT_ROWS:
+        message += f"; {BUILT_ROWS_TESTED}"
+    return BuildSelection(["build", *status.dbt_args()], message, test_scope=scope)

@@ -104,6 +104,15 @@ class Settings(BaseSettings):
             "passed (they check logic on fixed rows, not data), or on every build."
         ),
     )
+    data_test_scope: Literal["built_rows", "all_rows"] = Field(
+        default="built_rows",
+        alias="DATA_TEST_SCOPE",
+        description=(
+            "Rows the row-level data tests of silver purchases and fct_sales check in an "
+            "incremental build: those the build writes (when the last build passed every test "
+            "and the code is unchanged), or every row."
+        ),
+    )
     dbt_task_granularity: Literal["build", "node"] = Field(
         default="build",
         alias="DBT_TASK_GRANULARITY",

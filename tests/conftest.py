@@ -248,7 +248,8 @@ def read_latest(gold_root: Path) -> dict:
 
 def build_selection(env: dict[str, str], as_of: str, code_changed: bool = False) -> list:
     """What a `lakehouse run` in `env` would build (orchestration.incremental.build_selection,
-    run in a subprocess with that environment): [dbt args, silver line, models in full]."""
+    run in a subprocess with that environment): [dbt args, silver line, models in full, data
+    tests' scope]."""
     code = (
         "import json; from orchestration.incremental import build_selection; "
         f"print(json.dumps(build_selection({as_of!r}, code_changed={code_changed})))"

@@ -34,7 +34,7 @@ DROPPED = "Headphones"
 PURCHASE_MODELS = ["base_retail__purchases", "fct_sales", "stg_retail__purchases_quarantine"]
 
 
-def selection(env: dict[str, str]) -> tuple[list[str], str, list[str]]:
+def selection(env: dict[str, str]) -> tuple[list[str], str, list[str], str]:
     """What the next run's build would do after a change of code."""
     return tuple(build_selection(env, END_DATE, code_changed=True))
 
@@ -84,13 +84,14 @@ def changed_lake(tmp_path_factory, state_dir, prefect_api, clean_sources):
 
 
 def test_a_change_of_docs_rebuilds_nothing_in_full(changed_lake):
-    args, message, models = changed_lake["after_docs"]
+    args, message, models, test_scope = changed_lake["after_docs"]
     assert args == ["build"] and models == []
+    assert test_scope == "all_rows"  # a changed test checks every stored row
     assert "not that of an incremental model" in message
 
 
 def test_a_manifest_that_cannot_be_compared_rebuilds_every_incremental_model(changed_lake):
-    _, message, models = changed_lake["unreadable"]
+    _, message, models, _ = changed_lake["unreadable"]
     assert models == sorted(["base_retail__clients", *PURCHASE_MODELS])
     assert "could not be compared" in message
 

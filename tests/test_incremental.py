@@ -135,7 +135,7 @@ class Lake:
         return self.build(as_of, "--full-refresh", "--exclude-resource-type", "test")
 
     def selection(self, as_of: str) -> tuple[list[str], str]:
-        args, message, _ = build_selection(self.env, as_of)
+        args, message, *_ = build_selection(self.env, as_of)
         return args, message
 
     def export(self, as_of: str) -> dict:

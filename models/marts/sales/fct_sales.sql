@@ -174,7 +174,8 @@ final as (
         cast({{ dbt.datediff(
             'clients.subscription_date', 'purchases_to_build.purchase_date', 'day'
         ) }} as bigint) as customer_tenure_days,
-        purchases_to_build._row_state
+        purchases_to_build._row_state,
+        {{ lakehouse.build_id() }} as _build_id
     from purchases_to_build
     inner join clients
         on purchases_to_build.client_id = clients.client_id

@@ -263,5 +263,6 @@ select
         ('is_future_purchase_date', 'future_purchase_date'),
         ('is_orphan_purchase', 'orphan_purchase'),
         ('has_survivor_copy', 'duplicate_purchase'),
-    ]) }} as reject_reasons
+    ]) }} as reject_reasons,
+    {{ lakehouse.build_id() }} as _build_id
 from final

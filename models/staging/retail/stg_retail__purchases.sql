@@ -35,7 +35,8 @@ final as (
         is_total_recalculated,
         _source_file,
         _ingested_at,
-        _row_number
+        _row_number,
+        _build_id
     from survivors
 
 )

@@ -1,0 +1,124 @@
+"""An incremental build's data tests check the rows it writes, and every row when in doubt.
+
+One small lake, built in full (every row tested, the build check passes). Then two stored
+silver purchase lines are corrupted by hand (a negative price, which the stored rule outcome
+does not refuse): line R, whose purchase id a new batch repeats, so that the incremental build
+ranks its copies again and writes R anew; and line K, which no build touches again. The build
+scoped to its own rows (what `lakehouse run` asks for after a passing build) catches R and only
+R; the same tests on every row catch both; and after that failed build, the next run's build
+is back to testing every row (macros/test_scope.sql, orchestration/incremental.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import BIN, build_selection, clean_env, lakehouse
+
+pytestmark = pytest.mark.e2e
+
+AS_OF = "2025-06-30"
+PURCHASE_HEADER = "id_purchase,id_client,product,price,quantity,purchase_date,total"
+PRICE_TEST = "test.lakehouse.accepted_range_stg_retail__purchases_price__0."
+
+
+def dbt(env: dict[str, str], target: Path, *args: str) -> dict[str, dict]:
+    """A dbt command on the lake (it may fail); its results by node."""
+    command = [str(BIN / "dbt"), *args, "--vars", f"{{as_of_date: '{AS_OF}'}}", "--quiet"]
+    subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {result["unique_id"]: result for result in results}
+
+
+def result_of(results: dict[str, dict], prefix: str) -> dict:
+    (result,) = [result for node, result in results.items() if node.startswith(prefix)]
+    return result
+
+
+def build_check(warehouse: Path) -> tuple:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return conn.execute("select previous_passed, passed from main.build_check").fetchone()
+
+
+@pytest.fixture(scope="module")
+def scoped_lake(tmp_path_factory):
+    base = tmp_path_factory.mktemp("test-scope")
+    src, target = base / "src", base / "target"
+    env = clean_env(
+        LAKE_DIR=str(base / "lake"),
+        LAKEHOUSE_STATE_DIR=str(base / "state"),
+        DBT_TARGET_PATH=str(target),
+    )
+    lakehouse(
+        "generate", "--out", str(src), "--clients", "200", "--seed", "11", "--end-date", AS_OF,
+        env=env,
+    )  # fmt: skip
+    lakehouse("ingest", *map(str, sorted(src.glob("*.csv"))), env=env)
+    full = dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    warehouse = base / "lake" / "warehouse" / "lakehouse.duckdb"
+    after_full_build = {"check": build_check(warehouse), "selection": build_selection(env, AS_OF)}
+
+    with duckdb.connect(str(warehouse)) as conn:
+        (rewritten, kept) = conn.execute(
+            "select purchase_id, client_id, canonical_product, parsed_price, parsed_quantity, "
+            "parsed_purchase_date, checked_total from silver.base_retail__purchases "
+            "where reject_reason is null order by purchase_id limit 2"
+        ).fetchall()
+        conn.execute(
+            "update silver.base_retail__purchases set parsed_price = -1 "
+            f"where reject_reason is null and purchase_id in ({rewritten[0]}, {kept[0]})"
+        )
+    # A later copy of R's purchase: it loses to R (the oldest batch wins), but every stored copy
+    # of the id is ranked again, so the build writes R again.
+    batch = base / "late" / "purchases_002.csv"
+    batch.parent.mkdir()
+    batch.write_text(f"{PURCHASE_HEADER}\n{','.join(map(str, rewritten))}\n", encoding="utf-8")
+    lakehouse("ingest", str(batch), env=env)
+
+    scoped = dbt(
+        {**env, "LAKEHOUSE_TEST_SCOPE": "built_rows"},
+        target, "build", "--exclude-resource-type", "unit_test",
+    )  # fmt: skip
+    after_failed_build = {"check": build_check(warehouse), "selection": build_selection(env, AS_OF)}
+    every_row = dbt(env, target, "test", "--select", "stg_retail__purchases")
+    return {
+        "full": full,
+        "after_full_build": after_full_build,
+        "scoped": scoped,
+        "after_failed_build": after_failed_build,
+        "every_row": every_row,
+        "ids": (rewritten[0], kept[0]),
+    }
+
+
+def test_a_full_build_passes_and_lets_the_next_run_test_its_own_rows(scoped_lake):
+    full = scoped_lake["full"]
+    assert {r["status"] for r in full.values()} <= {"success", "pass", "no-op"}, [
+        (node, r["status"]) for node, r in full.items() if r["status"] not in ("success", "pass")
+    ]
+    assert scoped_lake["after_full_build"]["check"] == (False, True)
+    *_, scope = scoped_lake["after_full_build"]["selection"]
+    assert scope == "built_rows"
+
+
+def test_the_scoped_build_catches_the_row_it_wrote_and_only_that(scoped_lake):
+    price = result_of(scoped_lake["scoped"], PRICE_TEST)
+    assert price["status"] == "fail"
+    assert price["failures"] == 1  # R; K was not written by this build
+
+
+def test_the_same_test_on_every_row_catches_both(scoped_lake):
+    price = result_of(scoped_lake["every_row"], PRICE_TEST)
+    assert price["status"] == "fail"
+    assert price["failures"] == 2
+
+
+def test_after_a_failed_build_every_row_is_tested_again(scoped_lake):
+    assert scoped_lake["after_failed_build"]["check"] == (True, False)
+    *_, scope = scoped_lake["after_failed_build"]["selection"]
+    assert scope == "all_rows"
