@@ -108,9 +108,9 @@ class Settings(BaseSettings):
         default="built_rows",
         alias="DATA_TEST_SCOPE",
         description=(
-            "Rows the row-level data tests of silver purchases and fct_sales check in an "
-            "incremental build: those the build writes (when the last build passed every test "
-            "and the code is unchanged), or every row."
+            "Rows the row-level data tests of the incremental models check in an incremental "
+            "build: those the build writes (when the last build passed every test and the code "
+            "is unchanged), or every row."
         ),
     )
     dbt_task_granularity: Literal["build", "node"] = Field(

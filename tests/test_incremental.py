@@ -226,8 +226,11 @@ def lakes(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def incremental_builds(lakes):
-    """Lake A: batches 1..5 (and the hand-made files) landed and built one at a time."""
+    """Lake A: batches 1..5 (and the hand-made files) landed and built one at a time, each
+    build's data tests on the rows it writes as `lakehouse run` has them after a passing build
+    (macros/test_scope.sql)."""
     src, extras, a, _ = lakes
+    a.env["LAKEHOUSE_TEST_SCOPE"] = "built_rows"
     for step in range(1, 6):
         files = sorted(src.glob(f"*_{step:03d}.csv")) + extras.get(step, [])
         a.ingest(files)

@@ -162,5 +162,6 @@ select
         ('is_invalid_client_id', 'invalid_client_id'),
         ('is_invalid_subscription_date', 'invalid_subscription_date'),
         ('has_survivor_copy', 'duplicate_client'),
-    ]) }} as reject_reasons
+    ]) }} as reject_reasons,
+    {{ lakehouse.build_id() }} as _build_id
 from final

@@ -93,7 +93,8 @@ final as (
         refused_to_write._source_file,
         refused_to_write._ingested_at,
         refused_to_write._row_number,
-        refused_to_write._line_id
+        refused_to_write._line_id,
+        {{ lakehouse.build_id() }} as _build_id
     from refused_to_write
     inner join bronze
         on
