@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.incremental import BUILT_ROWS_TESTED
 from tests.conftest import (
     END_DATE,
     copy_dbt_project,
@@ -58,6 +59,8 @@ def test_second_run_ingests_nothing_and_exports_the_same(lake_dir_run, clean_sou
     )
     summary = json.loads(result.stdout)
     assert summary["ingest"]["landed"] == []
+    # The first run's build passed every test: this one's test the rows it writes.
+    assert summary["silver"].endswith(BUILT_ROWS_TESTED), summary["silver"]
     # The first run ran the unit tests and recorded the code they passed on; this one, on the
     # same code, leaves them out (orchestration/unit_tests.py).
     assert (lake / "warehouse" / "unit_tests_passed.json").exists()
