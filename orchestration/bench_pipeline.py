@@ -636,6 +636,7 @@ def machine_info(env: dict[str, str]) -> dict:
         "duckdb_memory_limit": env.get("DUCKDB_MEMORY_LIMIT") or settings.duckdb_memory_limit,
         "duckdb_threads": env.get("DUCKDB_THREADS") or settings.duckdb_threads,
         "dbt_threads": int(profile_env.get("DBT_THREADS") or 2),
+        "data_test_scope": env.get("DATA_TEST_SCOPE") or settings.data_test_scope,
         "prefect_api": "server (PREFECT_API_URL)" if env.get("PREFECT_API_URL") else "temporary",
         "versions": versions,
         "git_commit": _git_commit(),
