@@ -47,26 +47,54 @@ purchasing as (
 
 ),
 
+-- k = purchasing clients whose value is at most as good as this client's, so ties share the
+-- highest rank. Recency (fewer days is better) and frequency take a few hundred and a few dozen
+-- values: clients are counted per value and the counts summed in order, a fraction of the cost
+-- of a window over every client. Money takes about one value per two clients: a window.
+
+recency_ranks as (
+
+    select
+        days_since_last_purchase,
+        cast(sum(count(*)) over (
+            order by days_since_last_purchase desc
+            rows between unbounded preceding and current row
+        ) as bigint) as recency_rank
+    from purchasing
+    group by days_since_last_purchase
+
+),
+
+frequency_ranks as (
+
+    select
+        total_purchases,
+        cast(sum(count(*)) over (
+            order by total_purchases asc
+            rows between unbounded preceding and current row
+        ) as bigint) as frequency_rank
+    from purchasing
+    group by total_purchases
+
+),
+
 ranked as (
 
-    -- k = purchasing clients whose value is at most as good as this client's; the range frame
-    -- counts every peer, so ties share the highest rank. Recency: fewer days is better.
+    -- The range frame counts every peer.
     select
-        *,
+        purchasing.*,
+        recency_ranks.recency_rank,
+        frequency_ranks.frequency_rank,
         count(*) over (
-            order by days_since_last_purchase desc
-            range between unbounded preceding and current row
-        ) as recency_rank,
-        count(*) over (
-            order by total_purchases asc
-            range between unbounded preceding and current row
-        ) as frequency_rank,
-        count(*) over (
-            order by spent_cents asc
+            order by purchasing.spent_cents asc
             range between unbounded preceding and current row
         ) as monetary_rank,
         count(*) over () as purchasing_clients
     from purchasing
+    inner join recency_ranks
+        on purchasing.days_since_last_purchase = recency_ranks.days_since_last_purchase
+    inner join frequency_ranks
+        on purchasing.total_purchases = frequency_ranks.total_purchases
 
 ),
 
