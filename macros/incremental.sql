@@ -257,3 +257,36 @@
     {%- do run_query(statement) -%}
     {%- do adapter.commit() -%}
 {%- endmacro %}
+
+{#- fct_sales in an incremental build: the number of the last build whose silver and client
+    lines the stored table reflects (the highest `_build_id` it holds: every line stamped up to
+    that number was read by the build that wrote it), or none when every purchase must be
+    compared again: the table is empty or unstamped, the last build did not pass (it may have
+    stopped between silver and the fact), or the table reflects another as_of_date (table
+    incremental_state, written after a complete build). Lines and client lines stamped after it
+    are the only inputs of a stored row that can have changed since (the numbers only grow);
+    as_of_date is the other (the capped subscription date). -#}
+{% macro reflected_build(relation) -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- if not lakehouse.last_build_passed()
+        or '_build_id' not in adapter.get_columns_in_relation(relation) | map(attribute='name') -%}
+        {{ return(none) }}  {#- (a table of an earlier layout fails on_schema_change instead) -#}
+    {%- endif -%}
+    {%- set query -%}
+        select
+            (
+                select count(*) from information_schema.columns
+                where table_schema = 'main' and table_name = 'incremental_state'
+                    and column_name = 'model'
+            ) as has_state,
+            (select max(_build_id) from {{ relation }}) as reflected
+    {%- endset -%}
+    {%- set row = run_query(query).rows[0] -%}
+    {%- if row[0] == 0 or row[1] is none -%}{{ return(none) }}{%- endif -%}
+    {%- set query -%}
+        select count(*) from main.incremental_state
+        where model = '{{ model.name }}' and as_of_date = {{ lakehouse.as_of_date() }}
+    {%- endset -%}
+    {%- if run_query(query).columns[0].values()[0] == 0 -%}{{ return(none) }}{%- endif -%}
+    {{ return(row[1]) }}
+{%- endmacro %}

@@ -256,11 +256,21 @@ def last_build_passed(settings: Settings) -> bool:
     return bool(row and row[0])
 
 
-def incremental_test_scope(settings: Settings) -> str:
+RETESTED = (
+    "the last build did not pass every test: every silver model built, data tests on every row"
+)
+
+
+def incremental_test_scope(settings: Settings, status: SilverStatus) -> str:
     """The data tests of a build that follows new data, the code unchanged: the rows this build
-    writes when the setting allows it and the last build passed every test, else every row. A
+    writes when the setting allows it, the last build passed every test and as_of_date is the
+    one the stored rows were checked at (a row-level test may read it), else every row. A
     change of code (a new or changed test) tests every row, whatever the setting."""
-    if settings.data_test_scope == BUILT_ROWS and last_build_passed(settings):
+    if (
+        settings.data_test_scope == BUILT_ROWS
+        and status.built_as_of == status.as_of_date
+        and last_build_passed(settings)
+    ):
         return BUILT_ROWS
     return ALL_ROWS
 
@@ -337,7 +347,15 @@ def build_selection(
     status = silver_status(as_of_date, settings)
     if status.full_rebuild:
         return BuildSelection(["build", *status.dbt_args()], status.describe())
-    scope = incremental_test_scope(settings)
+    if (
+        settings.data_test_scope == BUILT_ROWS
+        and status.built_as_of is not None
+        and not last_build_passed(settings)
+    ):
+        # Build and test every stamped model once, so that the record says every stored row
+        # passed again and later builds can test their own rows (macros/test_scope.sql).
+        return BuildSelection(["build"], RETESTED)
+    scope = incremental_test_scope(settings, status)
     message = status.describe()
     if scope == BUILT_ROWS:
         message += f"; {BUILT_ROWS_TESTED}"

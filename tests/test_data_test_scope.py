@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.incremental import RETESTED
 from tests.conftest import BIN, build_selection, clean_env, lakehouse
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.e2e
 AS_OF = "2025-06-30"
 PURCHASE_HEADER = "id_purchase,id_client,product,price,quantity,purchase_date,total"
 PRICE_TEST = "test.lakehouse.accepted_range_stg_retail__purchases_price__0."
+NEW_PURCHASE = 990_000_001
 
 
 def dbt(env: dict[str, str], target: Path, *args: str) -> dict[str, dict]:
@@ -74,10 +76,15 @@ def scoped_lake(tmp_path_factory):
             f"where reject_reason is null and purchase_id in ({rewritten[0]}, {kept[0]})"
         )
     # A later copy of R's purchase: it loses to R (the oldest batch wins), but every stored copy
-    # of the id is ranked again, so the build writes R again.
+    # of the id is ranked again, so the build writes R again. And a new purchase, which the
+    # failing build stores in silver but never reaches the fact (its tests stop it before).
     batch = base / "late" / "purchases_002.csv"
     batch.parent.mkdir()
-    batch.write_text(f"{PURCHASE_HEADER}\n{','.join(map(str, rewritten))}\n", encoding="utf-8")
+    new_purchase = (NEW_PURCHASE, *kept[1:])
+    batch.write_text(
+        f"{PURCHASE_HEADER}\n{','.join(map(str, rewritten))}\n{','.join(map(str, new_purchase))}\n",
+        encoding="utf-8",
+    )
     lakehouse("ingest", str(batch), env=env)
 
     scoped = dbt(
@@ -86,12 +93,44 @@ def scoped_lake(tmp_path_factory):
     )  # fmt: skip
     after_failed_build = {"check": build_check(warehouse), "selection": build_selection(env, AS_OF)}
     every_row = dbt(env, target, "test", "--select", "stg_retail__purchases")
+    # The stored lines repaired by hand; the next build has no new file, and its fact must still
+    # take the purchase the failed build left out of it.
+    with duckdb.connect(str(warehouse)) as conn:
+        for line in (rewritten, kept):
+            conn.execute(
+                f"update silver.base_retail__purchases set parsed_price = {line[3]} "
+                f"where reject_reason is null and purchase_id = {line[0]}"
+            )
+    # As `lakehouse run` after a failed build: every row tested.
+    repaired = dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    after_repair = build_check(warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        new_in_fact = conn.execute(
+            f"select count(*) from gold.fct_sales where purchase_id = {NEW_PURCHASE}"
+        ).fetchone()[0]
+    # A build that writes a batch but leaves its tests out by selection (not by resource type)
+    # does not count as passed.
+    untested = base / "late" / "purchases_003.csv"
+    untested.write_text(
+        f"{PURCHASE_HEADER}\n{','.join(map(str, (NEW_PURCHASE + 1, *kept[1:])))}\n",
+        encoding="utf-8",
+    )
+    lakehouse("ingest", str(untested), env=env)
+    dbt(
+        env, target, "build", "--exclude-resource-type", "unit_test", "--select",
+        "base_retail__purchases", "stg_retail__purchases", "stg_retail__purchases_quarantine",
+        "fct_sales", "--indirect-selection", "empty",
+    )  # fmt: skip
     return {
+        "after_untested_build": build_check(warehouse),
         "full": full,
         "after_full_build": after_full_build,
         "scoped": scoped,
         "after_failed_build": after_failed_build,
         "every_row": every_row,
+        "repaired": repaired,
+        "after_repair": after_repair,
+        "new_in_fact": new_in_fact,
         "ids": (rewritten[0], kept[0]),
     }
 
@@ -118,7 +157,22 @@ def test_the_same_test_on_every_row_catches_both(scoped_lake):
     assert price["failures"] == 2
 
 
-def test_after_a_failed_build_every_row_is_tested_again(scoped_lake):
+def test_after_a_failed_build_every_model_is_built_and_every_row_tested(scoped_lake):
     assert scoped_lake["after_failed_build"]["check"] == (True, False)
-    *_, scope = scoped_lake["after_failed_build"]["selection"]
+    args, message, _, scope = scoped_lake["after_failed_build"]["selection"]
     assert scope == "all_rows"
+    assert args == ["build"] and message == RETESTED
+
+
+def test_after_a_failed_build_the_fact_still_takes_what_it_missed(scoped_lake):
+    """The failed build stored the new purchase in silver (stamped with its number) and stopped
+    before the fact; the repaired build, with no new file, compares every purchase again (the
+    last build did not pass) and adds it, tests every row and passes."""
+    repaired = scoped_lake["repaired"]
+    assert {r["status"] for r in repaired.values()} <= {"success", "pass", "no-op"}
+    assert scoped_lake["new_in_fact"] == 1
+    assert scoped_lake["after_repair"] == (False, True)
+
+
+def test_a_build_whose_selection_leaves_tests_out_does_not_pass(scoped_lake):
+    assert scoped_lake["after_untested_build"] == (True, False)
