@@ -133,8 +133,8 @@
 {#- Table `build_check`, one row: the number of the last build, its invocation, and whether
     every stored row has passed its tests. on-run-start numbers the build and marks it as not
     passed yet (a build that crashes stays so); on-run-end marks it passed when nothing failed
-    or was skipped, data tests were not left out, and the rows of earlier builds had passed too,
-    or this build tested every row of every stamped model. `lakehouse run` lets the next build
+    or was skipped, no data test of a model it wrote was left out, and the rows of earlier
+    builds had passed too, or this build tested every row of every stamped model. `lakehouse run` lets the next build
     test its own rows only when the last one passed (orchestration/incremental.py). -#}
 {% macro start_build_check() -%}
     {{ return(adapter.dispatch('start_build_check', 'lakehouse')()) }}
@@ -180,23 +180,23 @@
         and result.status == 'success' and '_build_id' in result.node.columns -%}
         {%- do written.append(result.node.unique_id) -%}
     {%- endfor -%}
-    {%- set check = namespace(tested=flags.WHICH == 'build', every_row=(
-        env_var('LAKEHOUSE_TEST_SCOPE', 'all_rows') != 'built_rows'
-    )) -%}
+    {%- set check = namespace(tested=flags.WHICH == 'build', every_model=true) -%}
     {%- for node in graph.nodes.values() if node.resource_type == 'test'
         and node.attached_node in written and node.unique_id not in ran -%}
         {%- set check.tested = false -%}
     {%- endfor -%}
+    {#- After a build that did not pass, no test was scoped (built_rows_condition): this one
+        vouches for every stored row if it built and tested every stamped model. -#}
     {%- for node in graph.nodes.values() if node.resource_type == 'model' -%}
         {%- if '_build_id' in node.columns and node.unique_id not in selected_resources -%}
-            {%- set check.every_row = false -%}
+            {%- set check.every_model = false -%}
         {%- endif -%}
     {%- endfor -%}
     {%- set passed = check.tested and not failed -%}
     {%- do run_query(
         'update ' ~ lakehouse.build_check_relation() ~ ' set passed = '
-        ~ (passed | string | lower) ~ ' and (previous_passed or ' ~ (check.every_row | string | lower)
-        ~ ") where invocation_id = '" ~ invocation_id ~ "'"
+        ~ (passed | string | lower) ~ ' and (previous_passed or '
+        ~ (check.every_model | string | lower) ~ ") where invocation_id = '" ~ invocation_id ~ "'"
     ) -%}
     {%- do adapter.commit() -%}
 {%- endmacro %}
