@@ -7,7 +7,8 @@
     tests. The incremental models stamp each row they write with that number, `_build_id`; the
     views over them pass it through. Two readers:
     - the data tests: when the flow asks for it (LAKEHOUSE_TEST_SCOPE=built_rows, set by
-      `lakehouse run` only after a build that passed every test, the code unchanged), a row-level
+      `lakehouse run` only after a build that passed every test, the code and as_of_date
+      unchanged), a row-level
       test of a stamped model checks the rows this build wrote, not the whole history: an
       incremental run's tests cost what its batch costs. Every other case tests every row: a
       plain `dbt build` or `dbt test`, a model this build did not select, a test that compares
@@ -33,6 +34,10 @@
     cast({{ number }} as bigint)
 {%- endmacro %}
 
+{% macro spark__build_id() -%}
+    cast(0 as bigint)
+{%- endmacro %}
+
 {#- The columns of table `build_check` (none before a first build). Read from the catalog, not
     dbt's relation cache, which does not know of tables the hooks create. -#}
 {% macro build_check_columns() -%}
@@ -42,10 +47,6 @@
         where table_schema = '{{ check.schema }}' and table_name = '{{ check.identifier }}'
     {%- endset -%}
     {{ return(run_query(query).columns[0].values() | list) }}
-{%- endmacro %}
-
-{% macro spark__build_id() -%}
-    cast(0 as bigint)
 {%- endmacro %}
 
 {#- dbt wraps the model of every generic test in this macro (dbt's own also applies the `where`
