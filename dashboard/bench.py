@@ -84,20 +84,27 @@ PAGE_STATE_JS = """
     ).length,
     exceptions: document.querySelectorAll('[data-testid="stException"]').length,
     changes: window.__benchChanges || 0,
+    runs: window.__benchRuns || 0,
   };
 }
 """
 # Counts the changes made to the page's main block (elements arriving, charts drawing), not to
-# the sidebar or the pop-up menus, which move on their own after a click.
+# the sidebar or the pop-up menus, which move on their own after a click; and the script runs
+# the app started (a rerun that leaves the main block as it was, as a filter on a page the
+# filters do not apply to, changes nothing there).
 WATCH_CHANGES_JS = """
 (() => {
   window.__benchChanges = 0;
+  window.__benchRuns = 0;
   const inMain = (record) => {
     const node = record.target.nodeType === 1 ? record.target : record.target.parentElement;
     return node && node.closest && node.closest('[data-testid="stMain"]');
   };
+  const runStarted = (record) => record.attributeName === 'data-test-script-state'
+    && record.target.getAttribute('data-test-script-state') === 'running';
   const watch = () => new MutationObserver((records) => {
       if (records.some(inMain)) { window.__benchChanges++; }
+      window.__benchRuns += records.filter(runStarted).length;
     }).observe(document.body, {subtree: true, childList: true, attributes: true,
                                characterData: true});
   if (document.body) { watch(); } else { document.addEventListener('DOMContentLoaded', watch); }
@@ -229,11 +236,12 @@ def page_state(page) -> dict:
     return page.evaluate(PAGE_STATE_JS)
 
 
-def _is_drawn(state: dict, title: str, changes_before: int) -> bool:
+def _is_drawn(state: dict, title: str, before: dict) -> bool:
     return (
         state["connection"] == "CONNECTED"
         and state["script"] == "notRunning"
-        and state["changes"] > changes_before  # the page did change since the action
+        # the page did change, or the script did run, since the action
+        and (state["changes"] > before["changes"] or state["runs"] > before["runs"])
         and state["title"] == title
         and state["charts"] > 0
         and state["drawn"] == state["charts"]
@@ -243,13 +251,15 @@ def _is_drawn(state: dict, title: str, changes_before: int) -> bool:
 
 
 def wait_until_drawn(
-    page, title: str, started: float, changes_before: int = 0
+    page, title: str, started: float, before: dict | None = None
 ) -> tuple[float, int]:
     """Seconds from `started` until the page was drawn for good, and its number of charts.
 
-    Polls what is on screen, and how many changes the page went through; the end is the moment
-    of the last change, confirmed by QUIET_SECONDS without any (so a chart arriving late
+    Polls what is on screen, and how many changes and script runs the page went through since
+    `before` (the state when the action was taken; none: a page just loaded); the end is the
+    moment of the last change, confirmed by QUIET_SECONDS without any (so a chart arriving late
     restarts the wait)."""
+    before = before or {"changes": 0, "runs": 0}
     deadline = started + PAGE_TIMEOUT
     last_state, changed_at = None, time.perf_counter()
     while time.perf_counter() < deadline:
@@ -259,7 +269,7 @@ def wait_until_drawn(
             raise BenchError(f"{title}: the page shows a Streamlit exception")
         if state != last_state:
             last_state, changed_at = state, now
-        elif _is_drawn(state, title, changes_before) and now - changed_at >= QUIET_SECONDS:
+        elif _is_drawn(state, title, before) and now - changed_at >= QUIET_SECONDS:
             return changed_at - started, state["charts"]
         time.sleep(0.05)
     raise BenchError(f"{title}: not drawn within {PAGE_TIMEOUT:.0f} s (last seen: {last_state})")
@@ -276,10 +286,10 @@ def navigate(page, title: str) -> float:
     """Click a page in the sidebar navigation (no page load, as a user moves between pages);
     seconds until drawn."""
     link = page.locator('[data-testid="stSidebarNav"] a', has_text=title).first
-    changes_before = page_state(page)["changes"]
+    before = page_state(page)
     started = time.perf_counter()
     link.click()
-    return wait_until_drawn(page, title, started, changes_before)[0]
+    return wait_until_drawn(page, title, started, before)[0]
 
 
 def choose_country(page, title: str, country: str = FILTER_COUNTRY) -> float:
@@ -289,10 +299,10 @@ def choose_country(page, title: str, country: str = FILTER_COUNTRY) -> float:
     # Exact text: the menu also offers "Select all", which is no filter at all.
     option = page.get_by_role("option", name=country, exact=True).first
     option.wait_for()
-    changes_before = page_state(page)["changes"]
+    before = page_state(page)
     started = time.perf_counter()
     option.click()
-    seconds, _ = wait_until_drawn(page, title, started, changes_before)
+    seconds, _ = wait_until_drawn(page, title, started, before)
     page.keyboard.press("Escape")
     return seconds
 
