@@ -135,7 +135,8 @@
     every stored row has passed its tests. on-run-start numbers the build and marks it as not
     passed yet (a build that crashes stays so); on-run-end marks it passed when nothing failed
     or was skipped, no data test of a model it wrote was left out, and the rows of earlier
-    builds had passed too, or this build tested every row of every stamped model. `lakehouse run` lets the next build
+    builds had passed too, or this build tested every row of every stamped model. A `dbt test`
+    that finds a failing data test marks it not passed. `lakehouse run` lets the next build
     test its own rows only when the last one passed (orchestration/incremental.py). -#}
 {% macro start_build_check() -%}
     {{ return(adapter.dispatch('start_build_check', 'lakehouse')()) }}
@@ -168,18 +169,35 @@
 {%- endmacro %}
 
 {% macro default__finish_build_check(results) -%}
-    {%- if not execute or flags.WHICH not in ('build', 'run') -%}{{ return('') }}{%- endif -%}
+    {%- if not execute or flags.WHICH not in ('build', 'run', 'test') -%}{{ return('') }}{%- endif -%}
     {%- set failed = results | selectattr(
         'status', 'in', ['error', 'fail', 'runtime error', 'skipped']
     ) | list -%}
+    {%- if flags.WHICH == 'test' -%}
+        {#- A `dbt test` builds nothing, but a data test it finds failing means a stored row
+            did not pass: the next build tests every row again. -#}
+        {%- if failed | selectattr('node.resource_type', 'equalto', 'test') | list
+            and lakehouse.build_check_columns() -%}
+            {%- do run_query('update ' ~ lakehouse.build_check_relation() ~ ' set passed = false') -%}
+            {%- do adapter.commit() -%}
+        {%- endif -%}
+        {{ return('') }}
+    {%- endif -%}
     {#- Every data test of a stamped model this build wrote ran (and passed: nothing failed),
         however the selection was made (`--exclude-resource-type test`, `--indirect-selection
-        empty`, a test left out by name or tag; `dbt run` tests nothing). -#}
+        empty`, a test left out by name or tag; `dbt run` tests nothing). A stamped view
+        shows the rows of the models it reads: it counts as written when one of them was,
+        selected or not. -#}
     {%- set ran = results | map(attribute='node') | map(attribute='unique_id') | list -%}
     {%- set written = [] -%}
     {%- for result in results if result.node.resource_type == 'model'
         and result.status == 'success' and '_build_id' in result.node.columns -%}
         {%- do written.append(result.node.unique_id) -%}
+    {%- endfor -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model'
+        and '_build_id' in node.columns and node.unique_id not in written
+        and lakehouse.shows_rows_of(node, written) -%}
+        {%- do written.append(node.unique_id) -%}
     {%- endfor -%}
     {%- set check = namespace(tested=flags.WHICH == 'build', every_model=true) -%}
     {%- for node in graph.nodes.values() if node.resource_type == 'test'
@@ -200,6 +218,19 @@
         ~ (check.every_model | string | lower) ~ ") where invocation_id = '" ~ invocation_id ~ "'"
     ) -%}
     {%- do adapter.commit() -%}
+{%- endmacro %}
+
+{#- Whether a stamped view shows rows of one of the models `written`, directly or through
+    other stamped views. -#}
+{% macro shows_rows_of(node, written) -%}
+    {%- if node.config.materialized in ('incremental', 'table') -%}{{ return(false) }}{%- endif -%}
+    {%- for parent in node.depends_on.nodes if parent in graph.nodes
+        and '_build_id' in graph.nodes[parent].columns -%}
+        {%- if parent in written or lakehouse.shows_rows_of(graph.nodes[parent], written) -%}
+            {{ return(true) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(false) }}
 {%- endmacro %}
 
 {% macro spark__finish_build_check(results) -%}

@@ -47,6 +47,18 @@ def build_check(warehouse: Path) -> tuple:
         return conn.execute("select previous_passed, passed from main.build_check").fetchone()
 
 
+def build_after_batch(
+    env: dict[str, str], target: Path, batch: Path, purchase_id: int, like: tuple, *selection: str
+) -> dict[str, dict]:
+    """Ingest a batch of one new purchase (the other values of stored line `like`), then a
+    `dbt build` of `selection`; its results."""
+    batch.write_text(
+        f"{PURCHASE_HEADER}\n{','.join(map(str, (purchase_id, *like[1:])))}\n", encoding="utf-8"
+    )
+    lakehouse("ingest", str(batch), env=env)
+    return dbt(env, target, "build", "--exclude-resource-type", "unit_test", *selection)
+
+
 @pytest.fixture(scope="module")
 def scoped_lake(tmp_path_factory):
     base = tmp_path_factory.mktemp("test-scope")
@@ -108,20 +120,45 @@ def scoped_lake(tmp_path_factory):
         new_in_fact = conn.execute(
             f"select count(*) from gold.fct_sales where purchase_id = {NEW_PURCHASE}"
         ).fetchone()[0]
+    # A build that writes purchases but not the view over them: the view's tests do not run,
+    # so it does not pass; the next build tests every row and passes again.
+    base_only = build_after_batch(
+        env, target, base / "late" / "purchases_003.csv", NEW_PURCHASE + 1, kept,
+        "--select", "base_retail__purchases",
+    )  # fmt: skip
+    after_base_only_build = build_check(warehouse)
+    dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    after_second_repair = build_check(warehouse)
+    # A `dbt test` that finds a failing stored row marks the builds not passed.
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(
+            "update silver.base_retail__purchases set parsed_price = -1 "
+            f"where reject_reason is null and purchase_id = {kept[0]}"
+        )
+    failing_test = dbt(env, target, "test", "--select", "stg_retail__purchases")
+    after_failing_test = build_check(warehouse)
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(
+            f"update silver.base_retail__purchases set parsed_price = {kept[3]} "
+            f"where reject_reason is null and purchase_id = {kept[0]}"
+        )
+    dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    after_third_repair = build_check(warehouse)
     # A build that writes a batch but leaves its tests out by selection (not by resource type)
     # does not count as passed.
-    untested = base / "late" / "purchases_003.csv"
-    untested.write_text(
-        f"{PURCHASE_HEADER}\n{','.join(map(str, (NEW_PURCHASE + 1, *kept[1:])))}\n",
-        encoding="utf-8",
-    )
-    lakehouse("ingest", str(untested), env=env)
-    dbt(
-        env, target, "build", "--exclude-resource-type", "unit_test", "--select",
-        "base_retail__purchases", "stg_retail__purchases", "stg_retail__purchases_quarantine",
-        "fct_sales", "--indirect-selection", "empty",
+    untested = build_after_batch(
+        env, target, base / "late" / "purchases_004.csv", NEW_PURCHASE + 2, kept,
+        "--select", "base_retail__purchases", "stg_retail__purchases",
+        "stg_retail__purchases_quarantine", "fct_sales", "--indirect-selection", "empty",
     )  # fmt: skip
     return {
+        "base_only": base_only,
+        "after_base_only_build": after_base_only_build,
+        "after_second_repair": after_second_repair,
+        "failing_test": failing_test,
+        "after_failing_test": after_failing_test,
+        "after_third_repair": after_third_repair,
+        "untested": untested,
         "after_untested_build": build_check(warehouse),
         "full": full,
         "after_full_build": after_full_build,
@@ -166,13 +203,46 @@ def test_after_a_failed_build_every_model_is_built_and_every_row_tested(scoped_l
 
 def test_after_a_failed_build_the_fact_still_takes_what_it_missed(scoped_lake):
     """The failed build stored the new purchase in silver (stamped with its number) and stopped
-    before the fact; the repaired build, with no new file, compares every purchase again (the
-    last build did not pass) and adds it, tests every row and passes."""
+    before the fact; the repaired build, with no new file, finds it among the lines stamped
+    after the fact's newest row, adds it, tests every row and passes."""
     repaired = scoped_lake["repaired"]
     assert {r["status"] for r in repaired.values()} <= {"success", "pass", "no-op"}
     assert scoped_lake["new_in_fact"] == 1
     assert scoped_lake["after_repair"] == (False, True)
 
 
+def models_built(results: dict[str, dict]) -> dict[str, str]:
+    return {
+        node.split(".")[-1]: result["status"]
+        for node, result in results.items()
+        if node.startswith("model.")
+    }
+
+
+def test_a_build_that_leaves_out_a_view_over_what_it_wrote_does_not_pass(scoped_lake):
+    """`dbt build -s base_retail__purchases` writes lines that stg_retail__purchases shows; the
+    view's tests (prices, unique ids, clients) did not run, so its rows are not vouched for."""
+    assert models_built(scoped_lake["base_only"]) == {"base_retail__purchases": "success"}
+    assert not any(
+        node.startswith("test.")
+        for node in scoped_lake["base_only"]
+        if "stg_retail__purchases_" in node and "quarantine" not in node
+    )
+    assert scoped_lake["after_base_only_build"] == (True, False)
+    assert scoped_lake["after_second_repair"] == (False, True)
+
+
+def test_a_dbt_test_that_fails_marks_the_builds_not_passed(scoped_lake):
+    assert result_of(scoped_lake["failing_test"], PRICE_TEST)["status"] == "fail"
+    assert scoped_lake["after_failing_test"] == (False, False)
+    assert scoped_lake["after_third_repair"] == (False, True)
+
+
 def test_a_build_whose_selection_leaves_tests_out_does_not_pass(scoped_lake):
+    built = models_built(scoped_lake["untested"])
+    assert set(built) == {
+        "base_retail__purchases", "stg_retail__purchases", "stg_retail__purchases_quarantine",
+        "fct_sales",
+    }  # fmt: skip
+    assert set(built.values()) == {"success"}
     assert scoped_lake["after_untested_build"] == (True, False)
