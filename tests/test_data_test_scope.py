@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -29,9 +30,9 @@ PRICE_TEST = "test.lakehouse.accepted_range_stg_retail__purchases_price__0."
 NEW_PURCHASE = 990_000_001
 
 
-def dbt(env: dict[str, str], target: Path, *args: str) -> dict[str, dict]:
+def dbt(env: dict[str, str], target: Path, *args: str, as_of: str = AS_OF) -> dict[str, dict]:
     """A dbt command on the lake (it may fail); its results by node."""
-    command = [str(BIN / "dbt"), *args, "--vars", f"{{as_of_date: '{AS_OF}'}}", "--quiet"]
+    command = [str(BIN / "dbt"), *args, "--vars", f"{{as_of_date: '{as_of}'}}", "--quiet"]
     subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     results = json.loads((target / "run_results.json").read_text())["results"]
     return {result["unique_id"]: result for result in results}
@@ -246,3 +247,70 @@ def test_a_build_whose_selection_leaves_tests_out_does_not_pass(scoped_lake):
     }  # fmt: skip
     assert set(built.values()) == {"success"}
     assert scoped_lake["after_untested_build"] == (True, False)
+
+
+@pytest.fixture(scope="module")
+def fact_after_another_as_of(tmp_path_factory):
+    """A build under another as_of_date rewrites fact rows, then "fails": the state it leaves
+    (the fact written and stamped, `incremental_state` still at the old date because a failing
+    build records nothing, the build not passed) is set by hand after a build that passed.
+    The next build under the old date must compare every purchase again: the rows it rewrote
+    carry the newest stamp, so the stamps alone would leave them as the other date made them.
+
+    Client C subscribed on S; a purchase of C dated S - 20 days. Under as_of S - 10 days C's
+    subscription is capped to S - 10, so the purchase's tenure is -10 days; under AS_OF it is -20.
+    """
+    base = tmp_path_factory.mktemp("fact-as-of")
+    src, target = base / "src", base / "target"
+    env = clean_env(
+        LAKE_DIR=str(base / "lake"),
+        LAKEHOUSE_STATE_DIR=str(base / "state"),
+        DBT_TARGET_PATH=str(target),
+    )
+    lakehouse(
+        "generate", "--out", str(src), "--clients", "100", "--seed", "12", "--end-date", AS_OF,
+        env=env,
+    )  # fmt: skip
+    lakehouse("ingest", *map(str, sorted(src.glob("*.csv"))), env=env)
+    dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    warehouse = base / "lake" / "warehouse" / "lakehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        client, subscribed = conn.execute(
+            "select client_id, subscription_date from silver.stg_retail__clients "
+            "where not is_subscription_date_capped order by subscription_date desc limit 1"
+        ).fetchone()
+        like = conn.execute(
+            "select purchase_id, client_id, canonical_product, parsed_price, parsed_quantity, "
+            "parsed_purchase_date, checked_total from silver.base_retail__purchases "
+            "where reject_reason is null order by purchase_id limit 1"
+        ).fetchone()
+    bought = subscribed - timedelta(days=20)
+    other_as_of = (subscribed - timedelta(days=10)).isoformat()
+    batch = base / "late" / "purchases_002.csv"
+    batch.parent.mkdir()
+    line = (NEW_PURCHASE, client, *like[2:5], bought.isoformat(), like[6])
+    batch.write_text(f"{PURCHASE_HEADER}\n{','.join(map(str, line))}\n", encoding="utf-8")
+    lakehouse("ingest", str(batch), env=env)
+    other = dbt(env, target, "build", "--exclude-resource-type", "unit_test", as_of=other_as_of)
+    tenure_sql = (
+        f"select customer_tenure_days from gold.fct_sales where purchase_id = {NEW_PURCHASE}"
+    )
+    with duckdb.connect(str(warehouse)) as conn:
+        under_other = conn.execute(tenure_sql).fetchone()
+        conn.execute(
+            f"update main.incremental_state set as_of_date = date '{AS_OF}' "
+            "where model = 'fct_sales'"
+        )
+        conn.execute("update main.build_check set passed = false")
+    back = dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        under_as_of = conn.execute(tenure_sql).fetchone()
+    return {"other": other, "under_other": under_other, "back": back, "under_as_of": under_as_of}
+
+
+def test_a_fact_rewritten_under_another_as_of_date_is_compared_again(fact_after_another_as_of):
+    lake = fact_after_another_as_of
+    for results in (lake["other"], lake["back"]):
+        assert {r["status"] for r in results.values()} <= {"success", "pass", "no-op"}
+    assert lake["under_other"] == (-10,)
+    assert lake["under_as_of"] == (-20,)
