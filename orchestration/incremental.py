@@ -347,13 +347,10 @@ def build_selection(
     status = silver_status(as_of_date, settings)
     if status.full_rebuild:
         return BuildSelection(["build", *status.dbt_args()], status.describe())
-    if (
-        settings.data_test_scope == BUILT_ROWS
-        and status.built_as_of is not None
-        and not last_build_passed(settings)
-    ):
+    if status.built_as_of is not None and not last_build_passed(settings):
         # Build and test every stamped model once, so that the record says every stored row
-        # passed again and later builds can test their own rows (macros/test_scope.sql).
+        # passed again: later builds can test their own rows (macros/test_scope.sql) and the
+        # fact compares only what changed (macro reflected_build), whatever DATA_TEST_SCOPE.
         return BuildSelection(["build"], RETESTED)
     scope = incremental_test_scope(settings, status)
     message = status.describe()

@@ -104,7 +104,11 @@ def scoped_lake(tmp_path_factory):
         {**env, "LAKEHOUSE_TEST_SCOPE": "built_rows"},
         target, "build", "--exclude-resource-type", "unit_test",
     )  # fmt: skip
-    after_failed_build = {"check": build_check(warehouse), "selection": build_selection(env, AS_OF)}
+    after_failed_build = {
+        "check": build_check(warehouse),
+        "selection": build_selection(env, AS_OF),
+        "every_row_selection": build_selection({**env, "DATA_TEST_SCOPE": "all_rows"}, AS_OF),
+    }
     every_row = dbt(env, target, "test", "--select", "stg_retail__purchases")
     # The stored lines repaired by hand; the next build has no new file, and its fact must still
     # take the purchase the failed build left out of it.
@@ -200,6 +204,11 @@ def test_after_a_failed_build_every_model_is_built_and_every_row_tested(scoped_l
     args, message, _, scope = scoped_lake["after_failed_build"]["selection"]
     assert scope == "all_rows"
     assert args == ["build"] and message == RETESTED
+    # Also when every row is tested anyway: the record must pass again for the fact to compare
+    # only what changed.
+    assert scoped_lake["after_failed_build"]["every_row_selection"] == [
+        ["build"], RETESTED, [], "all_rows",
+    ]  # fmt: skip
 
 
 def test_after_a_failed_build_the_fact_still_takes_what_it_missed(scoped_lake):
