@@ -60,9 +60,9 @@ def build_after_batch(
     return dbt(env, target, "build", "--exclude-resource-type", "unit_test", *selection)
 
 
-@pytest.fixture(scope="module")
-def scoped_lake(tmp_path_factory):
-    base = tmp_path_factory.mktemp("test-scope")
+def built_lake(base: Path, clients: int, seed: int) -> tuple[dict[str, str], Path, Path, dict]:
+    """A lake under `base` with a generated data set ingested and built in full: its
+    environment, dbt target folder, warehouse and the build's results."""
     src, target = base / "src", base / "target"
     env = clean_env(
         LAKE_DIR=str(base / "lake"),
@@ -70,12 +70,18 @@ def scoped_lake(tmp_path_factory):
         DBT_TARGET_PATH=str(target),
     )
     lakehouse(
-        "generate", "--out", str(src), "--clients", "200", "--seed", "11", "--end-date", AS_OF,
-        env=env,
+        "generate", "--out", str(src), "--clients", str(clients), "--seed", str(seed),
+        "--end-date", AS_OF, env=env,
     )  # fmt: skip
     lakehouse("ingest", *map(str, sorted(src.glob("*.csv"))), env=env)
     full = dbt(env, target, "build", "--exclude-resource-type", "unit_test")
-    warehouse = base / "lake" / "warehouse" / "lakehouse.duckdb"
+    return env, target, base / "lake" / "warehouse" / "lakehouse.duckdb", full
+
+
+@pytest.fixture(scope="module")
+def scoped_lake(tmp_path_factory):
+    base = tmp_path_factory.mktemp("test-scope")
+    env, target, warehouse, full = built_lake(base, clients=200, seed=11)
     after_full_build = {"check": build_check(warehouse), "selection": build_selection(env, AS_OF)}
 
     with duckdb.connect(str(warehouse)) as conn:
@@ -270,19 +276,7 @@ def fact_after_another_as_of(tmp_path_factory):
     subscription is capped to S - 10, so the purchase's tenure is -10 days; under AS_OF it is -20.
     """
     base = tmp_path_factory.mktemp("fact-as-of")
-    src, target = base / "src", base / "target"
-    env = clean_env(
-        LAKE_DIR=str(base / "lake"),
-        LAKEHOUSE_STATE_DIR=str(base / "state"),
-        DBT_TARGET_PATH=str(target),
-    )
-    lakehouse(
-        "generate", "--out", str(src), "--clients", "100", "--seed", "12", "--end-date", AS_OF,
-        env=env,
-    )  # fmt: skip
-    lakehouse("ingest", *map(str, sorted(src.glob("*.csv"))), env=env)
-    dbt(env, target, "build", "--exclude-resource-type", "unit_test")
-    warehouse = base / "lake" / "warehouse" / "lakehouse.duckdb"
+    env, target, warehouse, _ = built_lake(base, clients=100, seed=12)
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         client, subscribed = conn.execute(
             "select client_id, subscription_date from silver.stg_retail__clients "
