@@ -90,9 +90,14 @@
     {%- for other in model.depends_on.nodes if other != tested and other in selected_resources -%}
         {{ return(none) }}
     {%- endfor -%}
-    {%- if not lakehouse.last_build_passed() -%}{{ return(none) }}{%- endif -%}
+    {#- One query per test (on-run-start has made the table): this build's number, and whether
+        the build before it passed every test. -#}
+    {%- set record = run_query(
+        'select build_id, previous_passed from ' ~ lakehouse.build_check_relation()
+    ).rows[0] -%}
+    {%- if not record[1] -%}{{ return(none) }}{%- endif -%}
     {#- A row without a stamp counts as this build's: a write path that forgot it is tested. -#}
-    {%- set this_build = '(_build_id = ' ~ lakehouse.build_id() ~ ' or _build_id is null)' -%}
+    {%- set this_build = '(_build_id = ' ~ record[0] ~ ' or _build_id is null)' -%}
     {%- if test.name == 'unique' -%}
         {#- The keys of this build's rows, with every stored row holding one of them: a new row
             repeating a stored key is caught. -#}
