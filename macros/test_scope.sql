@@ -174,7 +174,9 @@
 {%- endmacro %}
 
 {% macro default__finish_build_check(results) -%}
-    {%- if not execute or flags.WHICH not in ('build', 'run', 'test') -%}{{ return('') }}{%- endif -%}
+    {%- if not execute or flags.WHICH not in ('build', 'run', 'test') -%}
+        {{ return('') }}
+    {%- endif -%}
     {%- set failed = results | selectattr(
         'status', 'in', ['error', 'fail', 'runtime error', 'skipped']
     ) | list -%}
@@ -183,7 +185,9 @@
             did not pass: the next build tests every row again. -#}
         {%- if failed | selectattr('node.resource_type', 'equalto', 'test') | list
             and lakehouse.build_check_columns() -%}
-            {%- do run_query('update ' ~ lakehouse.build_check_relation() ~ ' set passed = false') -%}
+            {%- do run_query(
+                'update ' ~ lakehouse.build_check_relation() ~ ' set passed = false'
+            ) -%}
             {%- do adapter.commit() -%}
         {%- endif -%}
         {{ return('') }}

@@ -6,7 +6,10 @@ does not refuse): line R, whose purchase id a new batch repeats, so that the inc
 ranks its copies again and writes R anew; and line K, which no build touches again. The build
 scoped to its own rows (what `lakehouse run` asks for after a passing build) catches R and only
 R; the same tests on every row catch both; and after that failed build, the next run's build
-is back to testing every row (macros/test_scope.sql, orchestration/incremental.py).
+is back to testing every row (macros/test_scope.sql, orchestration/incremental.py). On the same
+lake, the builds that must not count as passed: one that leaves out the tests of a view over
+what it wrote, one whose selection drops tests, and a `dbt test` that finds a failing row. A
+second lake: a fact rewritten under another as_of_date by a build that failed is compared again.
 """
 
 from __future__ import annotations
@@ -48,16 +51,43 @@ def build_check(warehouse: Path) -> tuple:
         return conn.execute("select previous_passed, passed from main.build_check").fetchone()
 
 
+def build(env: dict[str, str], target: Path, *args: str, as_of: str = AS_OF) -> dict[str, dict]:
+    """A `dbt build` without the unit tests (they check logic, not stored rows)."""
+    return dbt(env, target, "build", "--exclude-resource-type", "unit_test", *args, as_of=as_of)
+
+
+def ingest_lines(env: dict[str, str], batch: Path, *lines: tuple) -> None:
+    """Write purchase lines (tuples in PURCHASE_HEADER's order) as a batch file and ingest it."""
+    batch.parent.mkdir(exist_ok=True)
+    body = "".join(f"{','.join(map(str, line))}\n" for line in lines)
+    batch.write_text(f"{PURCHASE_HEADER}\n{body}", encoding="utf-8")
+    lakehouse("ingest", str(batch), env=env)
+
+
 def build_after_batch(
     env: dict[str, str], target: Path, batch: Path, purchase_id: int, like: tuple, *selection: str
 ) -> dict[str, dict]:
     """Ingest a batch of one new purchase (the other values of stored line `like`), then a
     `dbt build` of `selection`; its results."""
-    batch.write_text(
-        f"{PURCHASE_HEADER}\n{','.join(map(str, (purchase_id, *like[1:])))}\n", encoding="utf-8"
-    )
-    lakehouse("ingest", str(batch), env=env)
-    return dbt(env, target, "build", "--exclude-resource-type", "unit_test", *selection)
+    ingest_lines(env, batch, (purchase_id, *like[1:]))
+    return build(env, target, *selection)
+
+
+# A stored silver line as a purchase line: (id, client, product, price, quantity, date, total).
+STORED_LINES = (
+    "select purchase_id, client_id, canonical_product, parsed_price, parsed_quantity, "
+    "parsed_purchase_date, checked_total from silver.base_retail__purchases "
+    "where reject_reason is null order by purchase_id limit {limit}"
+)
+
+
+def set_price(warehouse: Path, price: object, *purchase_ids: int) -> None:
+    """Overwrite the price of stored silver lines (a corruption, or its repair)."""
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(
+            f"update silver.base_retail__purchases set parsed_price = {price} "
+            f"where reject_reason is null and purchase_id in ({', '.join(map(str, purchase_ids))})"
+        )
 
 
 def built_lake(base: Path, clients: int, seed: int) -> tuple[dict[str, str], Path, Path, dict]:
@@ -74,7 +104,7 @@ def built_lake(base: Path, clients: int, seed: int) -> tuple[dict[str, str], Pat
         "--end-date", AS_OF, env=env,
     )  # fmt: skip
     lakehouse("ingest", *map(str, sorted(src.glob("*.csv"))), env=env)
-    full = dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    full = build(env, target)
     return env, target, base / "lake" / "warehouse" / "lakehouse.duckdb", full
 
 
@@ -84,32 +114,15 @@ def scoped_lake(tmp_path_factory):
     env, target, warehouse, full = built_lake(base, clients=200, seed=11)
     after_full_build = {"check": build_check(warehouse), "selection": build_selection(env, AS_OF)}
 
-    with duckdb.connect(str(warehouse)) as conn:
-        (rewritten, kept) = conn.execute(
-            "select purchase_id, client_id, canonical_product, parsed_price, parsed_quantity, "
-            "parsed_purchase_date, checked_total from silver.base_retail__purchases "
-            "where reject_reason is null order by purchase_id limit 2"
-        ).fetchall()
-        conn.execute(
-            "update silver.base_retail__purchases set parsed_price = -1 "
-            f"where reject_reason is null and purchase_id in ({rewritten[0]}, {kept[0]})"
-        )
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        (rewritten, kept) = conn.execute(STORED_LINES.format(limit=2)).fetchall()
+    set_price(warehouse, -1, rewritten[0], kept[0])
     # A later copy of R's purchase: it loses to R (the oldest batch wins), but every stored copy
     # of the id is ranked again, so the build writes R again. And a new purchase, which the
     # failing build stores in silver but never reaches the fact (its tests stop it before).
-    batch = base / "late" / "purchases_002.csv"
-    batch.parent.mkdir()
-    new_purchase = (NEW_PURCHASE, *kept[1:])
-    batch.write_text(
-        f"{PURCHASE_HEADER}\n{','.join(map(str, rewritten))}\n{','.join(map(str, new_purchase))}\n",
-        encoding="utf-8",
-    )
-    lakehouse("ingest", str(batch), env=env)
+    ingest_lines(env, base / "late" / "purchases_002.csv", rewritten, (NEW_PURCHASE, *kept[1:]))
 
-    scoped = dbt(
-        {**env, "LAKEHOUSE_TEST_SCOPE": "built_rows"},
-        target, "build", "--exclude-resource-type", "unit_test",
-    )  # fmt: skip
+    scoped = build({**env, "LAKEHOUSE_TEST_SCOPE": "built_rows"}, target)
     after_failed_build = {
         "check": build_check(warehouse),
         "selection": build_selection(env, AS_OF),
@@ -118,14 +131,10 @@ def scoped_lake(tmp_path_factory):
     every_row = dbt(env, target, "test", "--select", "stg_retail__purchases")
     # The stored lines repaired by hand; the next build has no new file, and its fact must still
     # take the purchase the failed build left out of it.
-    with duckdb.connect(str(warehouse)) as conn:
-        for line in (rewritten, kept):
-            conn.execute(
-                f"update silver.base_retail__purchases set parsed_price = {line[3]} "
-                f"where reject_reason is null and purchase_id = {line[0]}"
-            )
+    for line in (rewritten, kept):
+        set_price(warehouse, line[3], line[0])
     # As `lakehouse run` after a failed build: every row tested.
-    repaired = dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    repaired = build(env, target)
     after_repair = build_check(warehouse)
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         new_in_fact = conn.execute(
@@ -138,22 +147,14 @@ def scoped_lake(tmp_path_factory):
         "--select", "base_retail__purchases",
     )  # fmt: skip
     after_base_only_build = build_check(warehouse)
-    dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    build(env, target)
     after_second_repair = build_check(warehouse)
     # A `dbt test` that finds a failing stored row marks the builds not passed.
-    with duckdb.connect(str(warehouse)) as conn:
-        conn.execute(
-            "update silver.base_retail__purchases set parsed_price = -1 "
-            f"where reject_reason is null and purchase_id = {kept[0]}"
-        )
+    set_price(warehouse, -1, kept[0])
     failing_test = dbt(env, target, "test", "--select", "stg_retail__purchases")
     after_failing_test = build_check(warehouse)
-    with duckdb.connect(str(warehouse)) as conn:
-        conn.execute(
-            f"update silver.base_retail__purchases set parsed_price = {kept[3]} "
-            f"where reject_reason is null and purchase_id = {kept[0]}"
-        )
-    dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    set_price(warehouse, kept[3], kept[0])
+    build(env, target)
     after_third_repair = build_check(warehouse)
     # A build that writes a batch but leaves its tests out by selection (not by resource type)
     # does not count as passed.
@@ -282,19 +283,12 @@ def fact_after_another_as_of(tmp_path_factory):
             "select client_id, subscription_date from silver.stg_retail__clients "
             "where not is_subscription_date_capped order by subscription_date desc limit 1"
         ).fetchone()
-        like = conn.execute(
-            "select purchase_id, client_id, canonical_product, parsed_price, parsed_quantity, "
-            "parsed_purchase_date, checked_total from silver.base_retail__purchases "
-            "where reject_reason is null order by purchase_id limit 1"
-        ).fetchone()
+        like = conn.execute(STORED_LINES.format(limit=1)).fetchone()
     bought = subscribed - timedelta(days=20)
     other_as_of = (subscribed - timedelta(days=10)).isoformat()
-    batch = base / "late" / "purchases_002.csv"
-    batch.parent.mkdir()
     line = (NEW_PURCHASE, client, *like[2:5], bought.isoformat(), like[6])
-    batch.write_text(f"{PURCHASE_HEADER}\n{','.join(map(str, line))}\n", encoding="utf-8")
-    lakehouse("ingest", str(batch), env=env)
-    other = dbt(env, target, "build", "--exclude-resource-type", "unit_test", as_of=other_as_of)
+    ingest_lines(env, base / "late" / "purchases_002.csv", line)
+    other = build(env, target, as_of=other_as_of)
     tenure_sql = (
         f"select customer_tenure_days from gold.fct_sales where purchase_id = {NEW_PURCHASE}"
     )
@@ -305,7 +299,7 @@ def fact_after_another_as_of(tmp_path_factory):
             "where model = 'fct_sales'"
         )
         conn.execute("update main.build_check set passed = false")
-    back = dbt(env, target, "build", "--exclude-resource-type", "unit_test")
+    back = build(env, target)
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         under_as_of = conn.execute(tenure_sql).fetchone()
     return {"other": other, "under_other": under_other, "back": back, "under_as_of": under_as_of}
