@@ -312,8 +312,10 @@ def export_command(
         table = Table(title=f"Published run {result.run_id} in {result.seconds:.1f} s")
         table.add_column("model")
         table.add_column("rows", justify="right")
+        table.add_column("file")
         for model, rows in sorted({**result.gold, **result.silver}.items()):
-            table.add_row(model, f"{rows:,}")
+            made = "copied (unchanged)" if model in result.reused else "written"
+            table.add_row(model, f"{rows:,}", made)
         out.print(table)
 
 
@@ -433,8 +435,15 @@ def _print_run(summary: dict) -> None:
     export_part = summary["export"]
     out.print(
         f"published {export_part['run_id']}: {len(export_part['gold'])} gold and "
-        f"{len(export_part['silver'])} silver models"
+        f"{len(export_part['silver'])} silver models{_reused_note(export_part['reused'])}"
     )
+
+
+def _reused_note(reused: list[str]) -> str:
+    """The files an export copied from the previous run (their tables unchanged since)."""
+    if not reused:
+        return ""
+    return f" ({len(reused)} unchanged since the previous run, copied: {', '.join(sorted(reused))})"
 
 
 @app.command()

@@ -213,6 +213,7 @@ def export_task(as_of_date: str, run_id: str) -> dict:
         "run_folder": result.run_folder,
         "gold": result.gold,
         "silver": result.silver,
+        "reused": result.reused,
         "pruned": result.pruned,
         "seconds": round(result.seconds, 2),
     }

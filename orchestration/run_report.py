@@ -9,13 +9,15 @@ from __future__ import annotations
 LAYER_ROWS = ("bronze", "silver", "quarantined")
 
 
-def _table(header: tuple[str, str], rows: list[tuple[object, object]]) -> list[str]:
+def _table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> list[str]:
+    """A Markdown table: the first column left-aligned, the second (a number) right-aligned."""
     if not rows:
         return []
+    align = ["---", "---:", *["---"] * (len(header) - 2)]
     return [
-        f"| {header[0]} | {header[1]} |",
-        "|---|---:|",
-        *[f"| {name} | {value} |" for name, value in rows],
+        f"| {' | '.join(header)} |",
+        f"|{'|'.join(align)}|",
+        *[f"| {' | '.join(map(str, row))} |" for row in rows],
         "",
     ]
 
@@ -89,7 +91,14 @@ def render(summary: dict) -> str:
     if export:
         lines += ["## Exported", "", f"Run folder: `{export['run_folder']}`", ""]
         exported = {**export["gold"], **export["silver"]}
-        lines += _table(("model", "rows"), [(m, _count(n)) for m, n in sorted(exported.items())])
+        reused = set(export.get("reused", ()))
+        lines += _table(
+            ("model", "rows", "file"),
+            [
+                (m, _count(n), "copied from the previous run" if m in reused else "written")
+                for m, n in sorted(exported.items())
+            ],
+        )
 
     lines += ["## Duration per stage", ""]
     lines += _table(

@@ -95,18 +95,27 @@ if spec["pause"] == "bronze upload":
 
     Lake.upload_file = upload_file
 elif spec["pause"] == "export copy":
+    # A model's file, written from the warehouse or copied from the previous run (unchanged).
     import orchestration.export as export
+    from orchestration.storage import Lake
 
-    original_copy = export._copy
+    original_copy, original_lake_copy = export._copy, Lake.copy
 
-    def _copy(conn, relation, target):
-        rows = original_copy(conn, relation, target)
-        calls.append(relation)
+    def after_file(name):
+        calls.append(name)
         if len(calls) == spec["after"]:
             pause()
+
+    def _copy(conn, relation, target, *query):
+        rows = original_copy(conn, relation, target, *query)
+        after_file(relation)
         return rows
 
-    export._copy = _copy
+    def lake_copy(self, src_layer, src_key, dst_layer, dst_key):
+        original_lake_copy(self, src_layer, src_key, dst_layer, dst_key)
+        after_file(dst_key)
+
+    export._copy, Lake.copy = _copy, lake_copy
 else:
     raise SystemExit(f"unknown pause {spec['pause']!r}")
 
