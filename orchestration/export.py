@@ -5,11 +5,12 @@ Every gold model and the silver models go into a fresh run folder
 `gold/latest.json` replaced, in one write. Readers resolve `latest.json`, so they see the previous
 complete run or the new one, never a half-written set. Old runs are pruned to the last N.
 
-A table that no dbt command has written since the previous run was exported is not written
-again: its file is copied from that run (`export_source`: the command that last wrote the table,
-recorded by macros/model_builds.sql, and the query, options and DuckDB that make the file; the
-manifest keeps each file's value). In an incremental run that brought only purchases, the
-client models are copied; in a run that brought no file, the fact and silver too.
+A model that no dbt command has written since the previous run was exported is not written
+again: its file is copied from that run (`export_source`: the command that last wrote the model
+or, for a view, what it reads, recorded by macros/model_builds.sql, and the query, options and
+DuckDB that make the file; the manifest keeps each file's value). In an incremental run that
+brought only purchases, the client models are copied; in a run that brought no file, silver and
+the fact too.
 """
 
 from __future__ import annotations
@@ -64,14 +65,13 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-def _models_in(conn: duckdb.DuckDBPyConnection, schema: str) -> dict[str, bool]:
-    """The relations of `schema`, by name: whether each is a table (else a view)."""
+def _models_in(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     rows = conn.execute(
-        "select table_name, table_type = 'BASE TABLE' from information_schema.tables "
+        "select table_name from information_schema.tables "
         "where table_schema = ? and table_type in ('BASE TABLE', 'VIEW') order by table_name",
         [schema],
     ).fetchall()
-    return dict(rows)
+    return [name for (name,) in rows]
 
 
 # Bookkeeping of the incremental models, not part of what they publish: fct_sales's change
@@ -165,7 +165,7 @@ def _copy(
 
 
 def _writers(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Model → the invocation id of the last dbt command that may have written it (table
+    """Model → the invocation id of the last dbt command that may have changed it (table
     `model_builds`, kept by macros/model_builds.sql); empty without the table (Spark, a
     warehouse no dbt command has run on since it came)."""
     exists = conn.execute(
@@ -178,11 +178,10 @@ def _writers(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def export_source(writer: str | None, query: str) -> str | None:
-    """What a table's Parquet file is made from: the dbt command that last wrote the table, the
-    query and options that export it, and the DuckDB that writes the file. Two exports with the
+    """What a model's Parquet file is made from: the dbt command that last changed the model
+    (`writer`), the query and options that export it, and the DuckDB that writes the file. Two exports with the
     same value write the same file, so the second copies the first's. None (write the file) for
-    a table no recorded command wrote, and for a view, whose rows change with the tables it
-    reads."""
+    a model no recorded command wrote."""
     if writer is None:
         return None
     recipe = "\n".join((writer, duckdb.__version__, PARQUET_OPTIONS, query))
@@ -306,15 +305,13 @@ def export(
                 (Path(lake.root(layer)) / folder).mkdir(parents=True, exist_ok=True)
         writers = _writers(conn)
         previous = read_latest(lake)
-        exported = [("gold", model, is_table) for model, is_table in gold_models.items()] + [
-            ("silver", model, silver_models[model])
-            for model in SILVER_MODELS
-            if model in silver_models
+        exported = [("gold", model) for model in gold_models] + [
+            ("silver", model) for model in SILVER_MODELS if model in silver_models
         ]
-        for layer, model, is_table in exported:
+        for layer, model in exported:
             relation, key = f"{layer}.{model}", f"{folder}/{model}.parquet"
             query = _export_query(conn, relation)
-            source = export_source(writers.get(model), query) if is_table else None
+            source = export_source(writers.get(model), query)
             reusable = _reusable(lake, previous, layer, model, source)
             if reusable:
                 lake.copy(layer, reusable[0], layer, key)

@@ -1,11 +1,12 @@
-"""An export copies the previous run's file of a table no dbt command has written since, and
+"""An export copies the previous run's file of a model no dbt command has changed since, and
 writes every other file (orchestration/export.py, macros/model_builds.sql).
 
 One small lake, built by hand (`dbt build`), exported three times: first with no previous run
-(every file written); again with no dbt command in between (every table's file copied, the
-view's written); then after a new client file and a `dbt build` of the client models only (those
-written, the rest copied). Each published file must hold exactly its warehouse relation's rows:
-a stale copy of a rebuilt table would miss the new client.
+(every file written); again with no dbt command in between (every file copied); then after a new
+client file and a new purchase file, and a `dbt build` of the client models and of the purchases'
+base table only (those written, and the view stg_retail__purchases over the base table, which
+that build did not select; the rest copied). Each published file must hold exactly its warehouse
+relation's rows: a stale copy would miss the new client or the new purchase.
 """
 
 from __future__ import annotations
@@ -18,13 +19,21 @@ import pytest
 
 from orchestration.export import SILVER_MODELS, export_source
 from tests.conftest import lakehouse
-from tests.test_data_test_scope import AS_OF, build, built_lake
+from tests.test_data_test_scope import (
+    AS_OF,
+    NEW_PURCHASE,
+    STORED_LINES,
+    build,
+    built_lake,
+    ingest_lines,
+)
 
 pytestmark = pytest.mark.e2e
 
 NEW_CLIENT = 990_000_001
-# What `dbt build -s +dim_clients` writes (dim_clients and the models it reads).
-CLIENT_MODELS = {"base_retail__clients", "stg_retail__clients", "dim_clients"}
+# What the partial build changes: `+dim_clients` (dim_clients and the models it reads), the
+# purchases' base table, and the view over it.
+CHANGED = {"stg_retail__clients", "dim_clients", "stg_retail__purchases"}
 
 
 def export(env: dict[str, str]) -> dict:
@@ -67,7 +76,10 @@ def exports(tmp_path_factory):
         encoding="utf-8",
     )
     lakehouse("ingest", str(clients), env=env)
-    build(env, target, "--select", "+dim_clients")
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        (like,) = conn.execute(STORED_LINES.format(limit=1)).fetchall()
+    ingest_lines(env, base / "late" / "purchases_002.csv", (NEW_PURCHASE, *like[1:]))
+    build(env, target, "--select", "+dim_clients", "base_retail__purchases")
     third = export(env)
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         tables = {
@@ -81,11 +93,15 @@ def exports(tmp_path_factory):
             relation: rows_differing(conn, relation, file)
             for relation, file in published(base / "lake", third).items()
         }
-        new_client_exported = duckdb.sql(
-            f"select count(*) from '{published(base / 'lake', third)['gold.dim_clients']}' "
-            f"where client_id = {NEW_CLIENT}"
-        ).fetchone()[0]
-    return base / "lake", first, second, third, tables, differing, new_client_exported
+    files = published(base / "lake", third)
+    new_rows = [
+        duckdb.sql(f"select count(*) from '{files[relation]}' where {key} = {value}").fetchone()[0]
+        for relation, key, value in (
+            ("gold.dim_clients", "client_id", NEW_CLIENT),
+            ("silver.stg_retail__purchases", "purchase_id", NEW_PURCHASE),
+        )
+    ]
+    return base / "lake", first, second, third, tables, differing, new_rows
 
 
 def test_first_export_writes_every_file(exports):
@@ -94,31 +110,29 @@ def test_first_export_writes_every_file(exports):
     assert len(first["gold"]) >= 15 and set(first["silver"]) == set(SILVER_MODELS)
 
 
-def test_export_after_no_dbt_command_copies_every_table(exports):
+def test_export_after_no_dbt_command_copies_every_file(exports):
     lake, first, second, _, tables, *_ = exports
-    exported = set(published(lake, second))
-    copied = {f"{'silver' if m in second['silver'] else 'gold'}.{m}" for m in second["reused"]}
-    assert copied == exported & tables
-    assert "silver.stg_retail__purchases" in exported - tables  # a view: always written
-    before, after = published(lake, first), published(lake, second)
-    for relation in copied:
-        assert after[relation].read_bytes() == before[relation].read_bytes(), relation
+    exported = published(lake, second)
+    assert sorted(second["reused"]) == sorted(model.split(".")[1] for model in exported)
+    assert "silver.stg_retail__purchases" in set(exported) - tables  # a view
+    before = published(lake, first)
+    for relation, file in exported.items():
+        assert file.read_bytes() == before[relation].read_bytes(), relation
     assert {**second["gold"], **second["silver"]} == {**first["gold"], **first["silver"]}
 
 
-def test_export_after_a_partial_build_writes_what_it_rebuilt(exports):
-    lake, _, second, third, *_ = exports
-    assert not CLIENT_MODELS & set(third["reused"])
-    assert {"fct_sales", "rpt_client_kpis", "stg_retail__clients_quarantine"} <= set(
-        third["reused"]
-    )
+def test_export_after_a_partial_build_writes_what_it_changed(exports):
+    _, _, second, third, *_ = exports
+    assert sorted(CHANGED) == sorted({**third["gold"], **third["silver"]}.keys() - third["reused"])
     assert third["gold"]["dim_clients"] == second["gold"]["dim_clients"] + 1
+    purchases = third["silver"]["stg_retail__purchases"]
+    assert purchases == second["silver"]["stg_retail__purchases"] + 1
 
 
 def test_every_published_file_holds_its_relation(exports):
-    *_, differing, new_client_exported = exports
+    *_, differing, new_rows = exports
     assert differing and set(differing.values()) == {0}, differing
-    assert new_client_exported == 1
+    assert new_rows == [1, 1]  # the new client, the new purchase
 
 
 def test_export_source_changes_with_what_makes_the_file():
