@@ -179,9 +179,9 @@ def _writers(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def export_source(writer: str | None, query: str) -> str | None:
     """What a model's Parquet file is made from: the dbt command that last changed the model
-    (`writer`), the query and options that export it, and the DuckDB that writes the file. Two exports with the
-    same value write the same file, so the second copies the first's. None (write the file) for
-    a model no recorded command wrote."""
+    (`writer`), the query and options that export it, and the DuckDB that writes the file. Two
+    exports with the same value write the same file, so the second copies the first's. None
+    (write the file) for a model no recorded command wrote."""
     if writer is None:
         return None
     recipe = "\n".join((writer, duckdb.__version__, PARQUET_OPTIONS, query))

@@ -1,15 +1,17 @@
-"""Which silver models have anything to do? New bronze files that reach them, or a new as_of_date.
+"""Which models have anything to do? New bronze files that reach them, or a new as_of_date.
 
-Silver, the client history, the client dimension and the sales fact (the dbt models tagged
-`bronze_driven`) change only when bronze gets new files or as_of_date changes. After a build in
+Silver, the client history, the sales fact, the dimensions and the gold reports (the dbt models
+tagged `bronze_driven`: every model but rpt_gold_summary, which names the run) change only when
+bronze gets new files or as_of_date changes (a change of code or seeds is handled apart:
+`code_change_selection`). After a build in
 which nothing failed, dbt records for each of them that it built which bronze files and which
 as_of_date it reflects, which bronze entities (source tables) are upstream of it and its
 bronze_driven parents (table `incremental_state`, written by the on-run-end hook in
 macros/incremental.sql). Before the next build the flow asks `silver_status()`, and the build
 leaves out (with their tests) the models that are up to date: no new file of an entity upstream
 of them, the same as_of_date, and every bronze_driven parent up to date too. A batch of purchases
-alone leaves the clients models out; no new file at all leaves out every one of them. Gold is
-rebuilt from them either way.
+alone leaves the clients models out (and the dimensions read from seeds); no new file at all
+leaves out every one of them, and the build is rpt_gold_summary and its tests.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ class SilverStatus:
             return "Spark target: silver and fct_sales rebuilt in full (no incremental models)"
         if self.up_to_date:
             return (
-                f"no new bronze files and as_of_date unchanged ({self.as_of_date}): silver and "
-                "fct_sales skipped (no dbt work on them), gold rebuilt from them"
+                f"no new bronze files and as_of_date unchanged ({self.as_of_date}): silver, "
+                "fct_sales and the gold reports skipped (no dbt work on them), rpt_gold_summary "
+                "rebuilt"
             )
         if self.built_as_of is None:
             return "no complete silver build recorded: silver and fct_sales built"

@@ -76,6 +76,10 @@ def test_second_run_ingests_nothing_and_exports_the_same(lake_dir_run, clean_sou
     assert len(bronze_csvs) == 2  # each source file landed exactly once
     exported = [published_models(lake, latest, AUDIT_COLUMNS) for latest in (first, second)]
     assert exported[0] == exported[1]
+    # Nothing new: the build selects rpt_gold_summary alone (it names the run), so the export
+    # copies every other file from the first run (orchestration/export.py).
+    models = {*summary["export"]["gold"], *summary["export"]["silver"]}
+    assert sorted(summary["export"]["reused"]) == sorted(models - {"rpt_gold_summary"})
 
 
 def test_failing_model_fails_the_run_and_keeps_latest(lake_dir_run, tmp_path, clean_sources):
