@@ -147,12 +147,15 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- on-run-end: record, for each model tagged `bronze_driven` (silver, the client history, the
-    client dimension and fct_sales) that this `dbt build`/`run` built, which bronze files and
-    which as_of_date it now reflects, the bronze entities (sources) upstream of it and its
-    bronze_driven parents (table `incremental_state`, one row per model). Nothing is recorded
-    when a node failed or was skipped. orchestration/incremental.py reads it to leave out of the
-    next build the models that no new file reaches. -#}
+{#- on-run-end: record, for each model tagged `bronze_driven` (every model but
+    rpt_gold_summary) that this `dbt build`/`run` built, which bronze files and which as_of_date
+    it now reflects, the bronze entities (sources) upstream of it, its bronze_driven parents and
+    the code it was built with (table `incremental_state`, one row per model). The code is the
+    fingerprint of the project that `lakehouse run` passes in LAKEHOUSE_CODE_FINGERPRINT; a
+    build by hand records none, so the next run builds its models again (they may have been
+    built from code since reverted, or with `--empty`). Nothing is recorded when a node failed
+    or was skipped. orchestration/incremental.py reads it to leave out of the next build the
+    models that no new file reaches. -#}
 {% macro record_incremental_state(results) -%}
     {{ return(adapter.dispatch('record_incremental_state', 'lakehouse')(results)) }}
 {%- endmacro %}
@@ -210,10 +213,10 @@
     {%- set existing = adapter.get_relation(
         database=state.database, schema=state.schema, identifier=state.identifier
     ) -%}
-    {%- if existing is not none and 'model' not in (
+    {%- if existing is not none and 'code' not in (
         adapter.get_columns_in_relation(existing) | map(attribute='name') | list
     ) -%}
-        {%- do run_query('drop table ' ~ state) -%}  {#- one row per file: an earlier layout -#}
+        {%- do run_query('drop table ' ~ state) -%}  {#- an earlier layout -#}
     {%- endif -%}
     {%- set rows = [] -%}
     {%- for node in built -%}
@@ -231,7 +234,7 @@
     {%- endfor -%}
     {%- do run_query(
         "create table if not exists " ~ state ~ " (model varchar, bronze_entities varchar[], "
-        ~ "parents varchar[], source_files varchar[], as_of_date date)"
+        ~ "parents varchar[], source_files varchar[], as_of_date date, code varchar)"
     ) -%}
     {%- set statement -%}
         delete from {{ state }} where model in (
@@ -250,7 +253,11 @@
                 {%- endfor %}
             )
         )
-        select built.*, processed.source_files, {{ lakehouse.as_of_date() }}
+        select
+            built.*,
+            processed.source_files,
+            {{ lakehouse.as_of_date() }},
+            '{{ dbt.escape_single_quotes(env_var('LAKEHOUSE_CODE_FINGERPRINT', '')) }}'
         from (values {{ rows | join(', ') }}) as built (model, bronze_entities, parents)
         cross join processed
     {%- endset -%}

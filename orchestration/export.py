@@ -9,8 +9,8 @@ A model that no dbt command has written since the previous run was exported is n
 again: its file is copied from that run (`export_source`: the command that last wrote the model
 or, for a view, what it reads, recorded by macros/model_builds.sql, and the query, options and
 DuckDB that make the file; the manifest keeps each file's value). In an incremental run that
-brought only purchases, the client models are copied; in a run that brought no file, silver and
-the fact too.
+brought only purchases, the client models and the dimensions read from seeds are copied; in a
+run that brought no file, every model but rpt_gold_summary.
 """
 
 from __future__ import annotations
@@ -305,6 +305,8 @@ def export(
                 (Path(lake.root(layer)) / folder).mkdir(parents=True, exist_ok=True)
         writers = _writers(conn)
         previous = read_latest(lake)
+        if previous and previous.get("run_id") == run_id:
+            previous = None  # this run's own files (a retried export): nothing to copy from
         exported = [("gold", model) for model in gold_models] + [
             ("silver", model) for model in SILVER_MODELS if model in silver_models
         ]

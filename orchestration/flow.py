@@ -28,6 +28,7 @@ from prefect.artifacts import create_markdown_artifact
 from orchestration import dbt_runner, run_report, unit_tests
 from orchestration.export import export, new_run_id, quality_report
 from orchestration.incremental import (
+    CODE_VARIABLE,
     FULL_REFRESH_MODELS_VARIABLE,
     TEST_SCOPE_VARIABLE,
     build_selection,
@@ -74,8 +75,9 @@ def ingest_task(sources: str | None) -> IngestReport:
 def dbt_build_task(
     as_of_date: str, run_id: str, full_refresh: bool = False
 ) -> dbt_runner.DbtOutcome:
-    """`dbt build` as one Prefect task: no per-node overhead (the default). The silver models
-    (and the fact) that no new bronze file reaches are left out (orchestration/incremental.py)."""
+    """`dbt build` as one Prefect task: no per-node overhead (the default). The models that no
+    new bronze file reaches (every one but rpt_gold_summary can be) are left out
+    (orchestration/incremental.py)."""
     settings = get_settings()
     args, silver, unit_test_plan = _build_args(as_of_date, settings, full_refresh)
     os.environ[dbt_runner.RUN_ID_VARIABLE] = run_id
@@ -90,7 +92,7 @@ def dbt_build_task(
 def _build_args(
     as_of_date: str, settings: Settings, full_refresh: bool = False
 ) -> tuple[list[str], str, unit_tests.UnitTestPlan]:
-    """`dbt build` and what it leaves out: the silver models that no new bronze file reaches
+    """`dbt build` and what it leaves out: the models that no new bronze file reaches
     (orchestration/incremental.py), the unit tests when the code is unchanged since they passed
     (orchestration/unit_tests.py); and the incremental models a change of code reaches, which
     it rebuilds in full (named to dbt in the environment, read by macros/incremental.sql)."""
@@ -98,6 +100,7 @@ def _build_args(
     selection = build_selection(as_of_date, settings, full_refresh, unit_test_plan.code_changed)
     os.environ[FULL_REFRESH_MODELS_VARIABLE] = ",".join(selection.full_refresh_models)
     os.environ[TEST_SCOPE_VARIABLE] = selection.test_scope
+    os.environ[CODE_VARIABLE] = unit_test_plan.fingerprint
     get_run_logger().info("silver: %s; unit tests: %s", selection.silver, unit_test_plan.describe())
     return [*selection.args, *unit_test_plan.dbt_args()], selection.silver, unit_test_plan
 

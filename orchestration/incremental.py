@@ -27,6 +27,7 @@ from orchestration import dbt_runner
 from orchestration.layout import PARSED_PREFIX
 from orchestration.settings import Settings, get_settings
 from orchestration.storage import Lake
+from orchestration.unit_tests import project_fingerprint
 
 STATE_TABLE = "main.incremental_state"
 
@@ -39,6 +40,7 @@ class ModelState:
     parents: frozenset[str]  # the bronze_driven models it reads
     source_files: frozenset[str]  # bronze keys held by the base_ models when it was built
     as_of_date: str
+    code: str  # the project's fingerprint it was built with ("": a build by hand)
 
 
 @dataclass
@@ -122,29 +124,35 @@ def recorded_state(settings: Settings) -> dict[str, ModelState]:
                 "where table_schema = 'main' and table_name = 'incremental_state'"
             ).fetchall()
         }
-        if "model" not in columns:  # none yet, or the one-row-per-file layout of before
+        if "code" not in columns:  # none yet, or an earlier layout
             return {}
         rows = conn.execute(
-            f"select model, bronze_entities, parents, source_files, as_of_date from {STATE_TABLE}"
+            "select model, bronze_entities, parents, source_files, as_of_date, code "
+            f"from {STATE_TABLE}"
         ).fetchall()
     finally:
         conn.close()
     return {
-        model: ModelState(frozenset(entities), frozenset(parents), frozenset(files), str(as_of))
-        for model, entities, parents, files, as_of in rows
+        model: ModelState(
+            frozenset(entities), frozenset(parents), frozenset(files), str(as_of), code or ""
+        )
+        for model, entities, parents, files, as_of, code in rows
     }
 
 
 def up_to_date_models(
-    state: dict[str, ModelState], bronze: set[str], as_of_date: str
+    state: dict[str, ModelState], bronze: set[str], as_of_date: str, code: str
 ) -> tuple[list[str], list[str]]:
-    """(up to date, stale) recorded models. A model is up to date when it reflects this
-    as_of_date and every bronze file of the entities upstream of it, and so is every
+    """(up to date, stale) recorded models. A model is up to date when the flow built it with
+    this code (`code`: the project's fingerprint; a build by hand records none) and it reflects
+    this as_of_date and every bronze file of the entities upstream of it, and so is every
     bronze_driven parent (a parent that is rebuilt must have its readers rebuilt too)."""
 
     def fresh(model: str) -> bool:
         recorded = state.get(model)
         if recorded is None or recorded.as_of_date != as_of_date:
+            return False
+        if not recorded.code or recorded.code != code:
             return False
         entities = {source_entity(source) for source in recorded.bronze_entities}
         return not any(entity_of(key) in entities for key in bronze - recorded.source_files)
@@ -178,7 +186,8 @@ def silver_status(as_of_date: str, settings: Settings | None = None) -> SilverSt
     seen = frozenset().union(*(recorded.source_files for recorded in state.values()))
     built_as_of = {recorded.as_of_date for recorded in state.values()}
     new_files = sorted(bronze - seen)
-    up_to_date, stale = up_to_date_models(state, bronze, as_of_date)
+    code = project_fingerprint(settings.dbt_project_dir, settings.dbt_target)
+    up_to_date, stale = up_to_date_models(state, bronze, as_of_date, code)
     sources = set().union(*(recorded.bronze_entities for recorded in state.values()))
     changed = {entity_of(key) for key in new_files}
     return SilverStatus(
@@ -199,6 +208,10 @@ FULL_REFRESH = (
 # Read by `should_full_refresh` (macros/incremental.sql) when a model runs: the incremental
 # models to rebuild in full in this build, comma-separated.
 FULL_REFRESH_MODELS_VARIABLE = "LAKEHOUSE_FULL_REFRESH_MODELS"
+
+# Read by `record_incremental_state` (macros/incremental.sql) at the end of a build: the
+# project's fingerprint (orchestration/unit_tests.py) the flow builds with, recorded per model.
+CODE_VARIABLE = "LAKEHOUSE_CODE_FINGERPRINT"
 
 # The incremental models a change of code reaches: changed themselves (their SQL, config, a
 # macro they call, a seed or source they read; dbt's `state:modified`), or downstream of a

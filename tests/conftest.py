@@ -51,6 +51,16 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def flow_build_env(**overrides: str) -> dict[str, str]:
+    """clean_env for `dbt build` commands that stand for the builds of `lakehouse run`: with the
+    project's fingerprint the flow passes (orchestration/incremental.py, CODE_VARIABLE), so that
+    the next run may leave out the models they built (a build by hand records no code)."""
+    from orchestration.incremental import CODE_VARIABLE
+    from orchestration.unit_tests import project_fingerprint
+
+    return clean_env(**{CODE_VARIABLE: project_fingerprint(ROOT, "lake")}, **overrides)
+
+
 def run_env(lake: Path, state_dir: Path, prefect_api: str, **overrides: str) -> dict[str, str]:
     """The environment of a `lakehouse run` on a LAKE_DIR lake, with the session's state folder
     and Prefect API."""

@@ -23,7 +23,7 @@ import duckdb
 import pytest
 
 from orchestration.incremental import RETESTED
-from tests.conftest import BIN, build_selection, clean_env, lakehouse
+from tests.conftest import BIN, build_selection, flow_build_env, lakehouse
 
 pytestmark = pytest.mark.e2e
 
@@ -92,9 +92,10 @@ def set_price(warehouse: Path, price: object, *purchase_ids: int) -> None:
 
 def built_lake(base: Path, clients: int, seed: int) -> tuple[dict[str, str], Path, Path, dict]:
     """A lake under `base` with a generated data set ingested and built in full: its
-    environment, dbt target folder, warehouse and the build's results."""
+    environment (dbt builds in it stand for `lakehouse run`'s), dbt target folder, warehouse and
+    the build's results."""
     src, target = base / "src", base / "target"
-    env = clean_env(
+    env = flow_build_env(
         LAKE_DIR=str(base / "lake"),
         LAKEHOUSE_STATE_DIR=str(base / "state"),
         DBT_TARGET_PATH=str(target),

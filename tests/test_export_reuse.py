@@ -135,6 +135,22 @@ def test_every_published_file_holds_its_relation(exports):
     assert new_rows == [1, 1]  # the new client, the new purchase
 
 
+def test_a_retried_export_of_the_same_run_writes_its_files_again(exports, monkeypatch):
+    """The flow retries a failed export under the same run id: latest.json may already point at
+    that run, whose files must not be copied onto themselves."""
+    lake, *_, third, _, _, _ = exports
+    monkeypatch.setenv("LAKE_DIR", str(lake))
+    monkeypatch.setenv("LAKEHOUSE_STATE_DIR", str(lake.parent / "state"))
+    from orchestration.export import export as export_in_process
+    from orchestration.settings import Settings
+
+    again = export_in_process(AS_OF, Settings(), run_id=third["run_id"])
+    assert again.reused == []
+    with duckdb.connect(str(lake / "warehouse" / "lakehouse.duckdb"), read_only=True) as conn:
+        for relation, file in published(lake, vars(again)).items():
+            assert rows_differing(conn, relation, file) == 0, relation
+
+
 def test_export_source_changes_with_what_makes_the_file():
     query = "select * from gold.dim_clients order by client_id"
     source = export_source("invocation-1", query)

@@ -26,7 +26,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import BIN, ROOT, build_selection, clean_env, lakehouse, published_models
+from tests.conftest import (
+    BIN,
+    ROOT,
+    build_selection,
+    clean_env,
+    flow_build_env,
+    lakehouse,
+    published_models,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -112,11 +120,11 @@ def write_extra_batches(src: Path, extra: Path) -> dict[int, list[Path]]:
 
 
 class Lake:
-    """One lake: ingest, dbt build, export, read the published run."""
+    """One lake: ingest, dbt build (as `lakehouse run` builds), export, read the published run."""
 
     def __init__(self, root: Path, state: Path, target: Path):
         self.root = root
-        self.env = clean_env(
+        self.env = flow_build_env(
             LAKE_DIR=str(root), LAKEHOUSE_STATE_DIR=str(state), DBT_TARGET_PATH=str(target)
         )
         self.target = target
