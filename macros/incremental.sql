@@ -207,9 +207,7 @@
         {%- endif -%}
     {%- endfor -%}
     {%- if not built -%}{{ return('') }}{%- endif -%}
-    {%- set state = api.Relation.create(
-        database=target.database, schema=target.schema, identifier='incremental_state'
-    ) -%}
+    {%- set state = lakehouse.bookkeeping_relation('incremental_state') -%}
     {%- set existing = adapter.get_relation(
         database=state.database, schema=state.schema, identifier=state.identifier
     ) -%}

@@ -43,7 +43,7 @@
             {%- do models.append("('" ~ node.name ~ "')") -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- set relation = lakehouse.model_builds_relation() -%}
+    {%- set relation = lakehouse.bookkeeping_relation('model_builds') -%}
     {%- do run_query(
         'create table if not exists ' ~ relation
         ~ ' (model varchar primary key, invocation_id varchar not null)'
@@ -78,10 +78,4 @@
 {#- Spark: the export reads no build record there and writes every file. -#}
 {% macro spark__record_selected_models() -%}
     {{ return('') }}
-{%- endmacro %}
-
-{% macro model_builds_relation() -%}
-    {{ return(api.Relation.create(
-        database=target.database, schema=target.schema, identifier='model_builds'
-    )) }}
 {%- endmacro %}

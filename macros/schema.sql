@@ -17,3 +17,12 @@
 {% macro spark__exported_view_materialization() -%}
     {{ return('table') }}
 {%- endmacro %}
+
+{#- A table of the warehouse's own bookkeeping, in the target's schema and never exported:
+    `build_check` (macros/test_scope.sql), `model_builds` (macros/model_builds.sql),
+    `incremental_state` (macros/incremental.sql). -#}
+{% macro bookkeeping_relation(identifier) -%}
+    {{ return(api.Relation.create(
+        database=target.database, schema=target.schema, identifier=identifier
+    )) }}
+{%- endmacro %}

@@ -247,7 +247,5 @@
 {%- endmacro %}
 
 {% macro build_check_relation() -%}
-    {{ return(api.Relation.create(
-        database=target.database, schema=target.schema, identifier='build_check'
-    )) }}
+    {{ return(lakehouse.bookkeeping_relation('build_check')) }}
 {%- endmacro %}
