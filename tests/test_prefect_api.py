@@ -72,3 +72,33 @@ def test_a_server_that_does_not_answer_in_time_is_stopped_and_named(tmp_path, mo
     with pytest.raises(PrefectApiError, match="PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"):
         LocalApi(timeout=0.05).wait()
     assert _children_serving_prefect() == []
+
+
+# What a command's exit does with the children it leaves (cli._stop_children): the sleeper is
+# stopped, the multiprocessing resource tracker (which ignores SIGTERM and ends with its parent)
+# is not waited for, and the exit pauses only to look again after stopping a child.
+EXIT_COMMAND = """
+import json, subprocess, sys, time
+from multiprocessing import resource_tracker
+from orchestration import cli
+pauses = []
+time.sleep = pauses.append
+resource_tracker.ensure_running()
+cli._stop_children()
+alone = len(pauses)
+sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+cli._stop_children()
+returncode = sleeper.wait(timeout=30)
+print(json.dumps({"pauses_alone": alone, "pauses": len(pauses) - alone, "code": returncode}))
+"""
+
+
+def test_exit_stops_a_leftover_child_and_pauses_only_after_stopping_one(tmp_path):
+    env = clean_env(LAKEHOUSE_STATE_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_COMMAND], env=env, cwd=ROOT, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome == {"pauses_alone": 0, "pauses": 1, "code": -15}
