@@ -102,3 +102,19 @@ def test_exit_stops_a_leftover_child_and_pauses_only_after_stopping_one(tmp_path
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
     assert outcome == {"pauses_alone": 0, "pauses": 1, "code": -15}
+
+
+def test_a_run_on_the_temporary_api_sends_no_heartbeats():
+    """Heartbeats tell a watching server that a run is alive; the temporary API ends with the
+    run, and stopping Prefect's heartbeat thread held every run's end for up to a second."""
+    from prefect import flow
+    from prefect.flow_engine import FlowRunEngine
+
+    from orchestration.cli import _flow_settings
+
+    engine = FlowRunEngine(flow=flow(lambda: None, name="noop"))
+    with _flow_settings(temporary_api=True):
+        assert engine.heartbeat_seconds is None
+    with _flow_settings(temporary_api=False):
+        assert engine.heartbeat_seconds is not None  # a server that outlives the run: kept
+    assert engine.heartbeat_seconds is not None
