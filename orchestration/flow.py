@@ -97,7 +97,9 @@ def _build_args(
     (orchestration/unit_tests.py); and the incremental models a change of code reaches, which
     it rebuilds in full (named to dbt in the environment, read by macros/incremental.sql)."""
     unit_test_plan = unit_tests.plan(settings)
-    selection = build_selection(as_of_date, settings, full_refresh, unit_test_plan.code_changed)
+    selection = build_selection(
+        as_of_date, settings, full_refresh, unit_test_plan.code_changed, unit_test_plan.fingerprint
+    )
     os.environ[FULL_REFRESH_MODELS_VARIABLE] = ",".join(selection.full_refresh_models)
     os.environ[TEST_SCOPE_VARIABLE] = selection.test_scope
     os.environ[CODE_VARIABLE] = unit_test_plan.fingerprint

@@ -171,8 +171,11 @@ def up_to_date_models(
     )
 
 
-def silver_status(as_of_date: str, settings: Settings | None = None) -> SilverStatus:
-    """Which bronze_driven models reflect every bronze file reaching them and this as_of_date."""
+def silver_status(
+    as_of_date: str, settings: Settings | None = None, code: str | None = None
+) -> SilverStatus:
+    """Which bronze_driven models reflect every bronze file reaching them and this as_of_date,
+    built with this code (`code`: the project's fingerprint, computed when not given)."""
     settings = settings or get_settings()
     if settings.engine == "spark":
         # Spark has no incremental runs (macros/incremental.sql, incremental_materialization):
@@ -186,7 +189,7 @@ def silver_status(as_of_date: str, settings: Settings | None = None) -> SilverSt
     seen = frozenset().union(*(recorded.source_files for recorded in state.values()))
     built_as_of = {recorded.as_of_date for recorded in state.values()}
     new_files = sorted(bronze - seen)
-    code = project_fingerprint(settings.dbt_project_dir, settings.dbt_target)
+    code = code or project_fingerprint(settings.dbt_project_dir, settings.dbt_target)
     up_to_date, stale = up_to_date_models(state, bronze, as_of_date, code)
     sources = set().union(*(recorded.bronze_entities for recorded in state.values()))
     changed = {entity_of(key) for key in new_files}
@@ -351,16 +354,17 @@ def build_selection(
     settings: Settings | None = None,
     full_refresh: bool = False,
     code_changed: bool = False,
+    code: str | None = None,
 ) -> BuildSelection:
     """`dbt build` and its selection for a pipeline run. `full_refresh` rebuilds the incremental
     models from all of bronze. `code_changed` (the unit tests are due): see
-    `code_change_selection`."""
+    `code_change_selection`. `code`: the project's fingerprint, if the caller has it."""
     settings = settings or get_settings()
     if full_refresh:
         return BuildSelection(["build", "--full-refresh"], FULL_REFRESH)
     if code_changed:
         return code_change_selection(as_of_date, settings)
-    status = silver_status(as_of_date, settings)
+    status = silver_status(as_of_date, settings, code)
     if status.full_rebuild:
         return BuildSelection(["build", *status.dbt_args()], status.describe())
     if status.built_as_of is not None and not last_build_passed(settings):
