@@ -81,13 +81,22 @@ EXIT_COMMAND = """
 import json, subprocess, sys, time
 from multiprocessing import resource_tracker
 from orchestration import cli
-pauses = []
-time.sleep = pauses.append
+pauses, sleep = [], time.sleep
+
+
+def stop_children():  # counting its pauses (Popen.wait below pauses too: not counted)
+    time.sleep = pauses.append
+    try:
+        cli._stop_children()
+    finally:
+        time.sleep = sleep
+
+
 resource_tracker.ensure_running()
-cli._stop_children()
+stop_children()
 alone = len(pauses)
 sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-cli._stop_children()
+stop_children()
 returncode = sleeper.wait(timeout=30)
 print(json.dumps({"pauses_alone": alone, "pauses": len(pauses) - alone, "code": returncode}))
 """
