@@ -294,6 +294,11 @@ def test_bench_reports_every_stage(bench):
     report, stdout = bench
     assert "lakehouse bench pipeline" in stdout and "pandas baseline" in stdout
     _sane(report["generate"])
+    _sane(report["host_reference"])
+    assert report["host_reference"]["full_run_multiple"] == pytest.approx(
+        report["full_run"]["total"]["seconds"] / report["host_reference"]["seconds"]
+    )
+    assert "× the DuckDB count of the CSV records" in stdout
     for run in ("full_run", "incremental_run"):
         names = [stage["name"] for stage in report[run]["stages"]]
         for expected in ("ingest", "dbt build", "export", "outside stages"):
@@ -332,6 +337,7 @@ def test_bench_rows_are_consistent(bench):
         report["generate"]["rows"]
         == scale["bronze_rows"]
         == sum(item["rows"] for item in files.values())
+        == report["host_reference"]["rows"]  # DuckDB's CSV reader agrees with the line count
     )
     assert sorted(files) == [
         "clients_001.csv",
