@@ -417,6 +417,21 @@ def _flow_settings(temporary_api: bool) -> contextlib.AbstractContextManager:
     return temporary_settings(updates={"flows.heartbeat_frequency": None})
 
 
+def _skipped_lines(skipped: list[dict], shown: int = 3) -> list[str]:
+    """Why files were skipped, one line per reason with the first few names (a lake's every
+    earlier file is "already in bronze" on each run, so the names are not all listed)."""
+    by_reason: dict[str, list[str]] = {}
+    for item in skipped:
+        # "already in bronze as <key>" names the stored copy: files group on the reason alone.
+        reason = item["reason"].split(" as ", 1)[0]
+        by_reason.setdefault(reason, []).append(Path(item["file"]).name)
+    lines = []
+    for reason, names in by_reason.items():
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        lines.append(f"  skipped ({reason}): {', '.join(names[:shown])}{more}")
+    return lines
+
+
 def _print_run(summary: dict) -> None:
     """The final summary: files, rows per layer and quality, tests, what was published."""
     ingest_part = summary["ingest"]
@@ -426,6 +441,8 @@ def _print_run(summary: dict) -> None:
     )
     for refused in ingest_part["refused"]:
         out.print(f"  [red]refused[/] {refused['reason']}")
+    for line in _skipped_lines(ingest_part["skipped"]):
+        out.print(line, highlight=False)
 
     quality = summary.get("quality", {})
     table = Table(title=f"Run {summary['run_id']} (as of {summary['as_of_date']})")

@@ -9,6 +9,7 @@ import random
 import pyarrow.parquet as pq
 import pytest
 
+from orchestration.cli import _skipped_lines
 from orchestration.layout import BRONZE_NAME, parsed_key
 from tests.conftest import clean_env, lakehouse
 
@@ -106,3 +107,9 @@ def test_second_ingest_skips_everything_already_landed(landed):
     assert again["landed"] == []
     assert sum("already in bronze" in s["reason"] for s in again["skipped"]) == 4
     assert len(list((lake / "bronze").rglob("*.csv"))) == 4
+    # The run's summary groups them: one line per reason, a few names, then how many more.
+    lines = _skipped_lines(again["skipped"], shown=3)
+    assert len(lines) == 2, lines  # "already in bronze" and "not a .csv file" (notes.txt)
+    already = next(line for line in lines if "already in bronze" in line)
+    assert already.endswith(" and 1 more") and already.count(".csv") == 3, already
+    assert "notes.txt" in next(line for line in lines if "not a .csv file" in line)
