@@ -66,6 +66,18 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _refuse_cluster_target(command: str) -> None:
+    """`run` and `serve` end by publishing from the warehouse, which the export reads locally:
+    on spark_cluster they would ingest and build, then fail. Refuse before anything starts."""
+    if get_settings().dbt_target == "spark_cluster":
+        _fail(
+            f"`lakehouse {command}` publishes from a local warehouse (target lake or spark), and "
+            "the target is spark_cluster (--target or DBT_TARGET). On a cluster, land the files "
+            "with `lakehouse ingest` and build with `dbt build --target spark_cluster` (README, "
+            "'A real cluster')."
+        )
+
+
 @contextlib.contextmanager
 def _progress(description: str, total: float | None, enabled: bool):
     """A progress bar on stderr for a long step; yields `advance(amount=1)`."""
@@ -367,6 +379,7 @@ def run(
             raise typer.BadParameter(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from None
     if sources is not None and not sources.exists():
         _fail(f"--sources {sources}: no such file or folder")
+    _refuse_cluster_target("run")
     # The store first: it picks its ports, and the API server would otherwise hold one it was
     # just given back while booting.
     _ensure_store(quiet or as_json)
@@ -496,6 +509,7 @@ def serve(
     Trigger one at once with `prefect deployment run lakehouse-pipeline/<name>`.
     """
     settings = get_settings()
+    _refuse_cluster_target("serve")
     if not os.environ.get("PREFECT_API_URL"):
         _fail(
             "PREFECT_API_URL is not set: a served deployment needs a Prefect server. Start one "

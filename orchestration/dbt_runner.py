@@ -75,10 +75,15 @@ def dbt_vars(as_of_date: str) -> str:
     return json.dumps({"as_of_date": as_of_date})
 
 
+# Read by the project's macros rather than profiles.yml, and documented as `.env` settings.
+READ_BY_MACROS = frozenset({"SPARK_BRONZE_ROOT"})  # macros/bronze.sql
+
+
 def export_profile_variables(
     env_file: Path, profiles: Path = PROJECT_ROOT / "profiles.yml"
 ) -> None:
-    """Export the values `.env` gives to the variables profiles.yml reads (DBT_THREADS, SPARK_…).
+    """Export the values `.env` gives to the variables profiles.yml reads (DBT_THREADS, SPARK_…)
+    and to READ_BY_MACROS.
 
     The settings read `.env` without exporting it, and dbt's `env_var()` sees the process
     environment only: without this, `DBT_THREADS=4` in `.env` would not reach dbt. A variable
@@ -88,11 +93,11 @@ def export_profile_variables(
         return
     from dotenv import dotenv_values
 
-    read_by_profile = set(
+    read_by_dbt = READ_BY_MACROS | set(
         re.findall(r"env_var\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)", profiles.read_text())
     )
     for name, value in dotenv_values(env_file).items():
-        if name in read_by_profile and value is not None:
+        if name in read_by_dbt and value is not None:
             os.environ.setdefault(name, value)
 
 

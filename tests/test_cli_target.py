@@ -28,6 +28,25 @@ def test_export_refuses_a_cluster_target(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_run_and_serve_refuse_a_cluster_target_before_starting_anything(tmp_path):
+    """Their export would refuse it after the ingestion and the build: they refuse it first."""
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "clients_001.csv").write_text("id_client,name,email,country,subscription_date\n")
+    lake = tmp_path / "lake"
+    for args, env in (
+        (("run", "--sources", str(sources), "--target", "spark_cluster"), {}),
+        (("run", "--sources", str(sources)), {"DBT_TARGET": "spark_cluster"}),
+        (("serve", "--target", "spark_cluster"), {"PREFECT_API_URL": "http://127.0.0.1:9/api"}),
+    ):
+        result = lakehouse(*args, env=_env(tmp_path, LAKE_DIR=str(lake), **env), check=False)
+        assert result.returncode == 1, (args, result.stdout)
+        assert f"lakehouse {args[0]}` publishes from a local warehouse" in result.stderr
+        assert "dbt build --target spark_cluster" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not lake.exists(), f"{args[0]} started before refusing"  # nothing ingested
+
+
 def test_export_on_spark_without_a_spark_warehouse_says_so(tmp_path):
     result = lakehouse(
         "export", "--target", "spark", env=_env(tmp_path, LAKE_DIR=str(tmp_path)), check=False

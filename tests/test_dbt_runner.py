@@ -15,8 +15,10 @@ from orchestration.settings import PROJECT_ROOT, reload_settings
 
 
 def test_env_file_values_reach_the_profile_variables_only(tmp_path, monkeypatch):
-    for name in ("DBT_THREADS", "SPARK_MASTER", "SPARK_DRIVER_MEMORY", "QUALITY_THRESHOLD"):
-        monkeypatch.delenv(name, raising=False)
+    names = ("DBT_THREADS", "SPARK_MASTER", "SPARK_DRIVER_MEMORY", "SPARK_BRONZE_ROOT")
+    for name in (*names, "QUALITY_THRESHOLD"):
+        monkeypatch.setenv(name, "")  # records the caller's value: the test's exports are undone
+        monkeypatch.delenv(name)
     monkeypatch.setenv("SPARK_DRIVER_MEMORY", "6g")  # set by the caller: it wins
     env_file = tmp_path / ".env"
     env_file.write_text(
@@ -24,6 +26,7 @@ def test_env_file_values_reach_the_profile_variables_only(tmp_path, monkeypatch)
         "DBT_THREADS=4\n"
         "SPARK_MASTER='local[2]'\n"
         "SPARK_DRIVER_MEMORY=1g\n"
+        "SPARK_BRONZE_ROOT=s3a://bronze\n"  # read by macros/bronze.sql, not profiles.yml
         "QUALITY_THRESHOLD=80\n"  # a setting, not read by profiles.yml: left to the settings
     )
 
@@ -32,6 +35,7 @@ def test_env_file_values_reach_the_profile_variables_only(tmp_path, monkeypatch)
     assert os.environ["DBT_THREADS"] == "4"
     assert os.environ["SPARK_MASTER"] == "local[2]"
     assert os.environ["SPARK_DRIVER_MEMORY"] == "6g"
+    assert os.environ["SPARK_BRONZE_ROOT"] == "s3a://bronze"
     assert "QUALITY_THRESHOLD" not in os.environ
 
 
