@@ -301,7 +301,13 @@ def _print_ingest(report) -> None:
 
 @app.command("export")
 def export_command(
-    as_of: Annotated[str | None, typer.Option(help="as_of_date recorded in latest.json.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="The business date the warehouse was built for (default: the one it records; "
+            "another date is refused).",
+        ),
+    ] = None,
     target: TargetOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
@@ -315,7 +321,7 @@ def export_command(
     with _writer_lock("lakehouse export"):
         try:
             with _progress("exporting models", None, not (quiet or as_json)) as advance:
-                result = export(as_of or datetime.now(UTC).strftime("%Y-%m-%d"), progress=advance)
+                result = export(as_of, progress=advance)
         except (ExportError, StorageError, WarehouseError) as exc:
             _fail(str(exc))
     if as_json:

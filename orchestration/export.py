@@ -260,6 +260,28 @@ def _json_value(value: object) -> object:
     return float(value)  # Decimal
 
 
+def built_as_of(conn: duckdb.DuckDBPyConnection, as_of_date: str | None) -> str:
+    """The as_of_date the warehouse's marts were computed for, as gold.rpt_gold_summary records
+    it. A different `as_of_date` is refused: recency, lifetimes and partial periods would be
+    published under a date they were not computed for."""
+    row = conn.execute("select as_of_date from gold.rpt_gold_summary").fetchone()
+    built = row[0].isoformat() if row and row[0] is not None else None
+    if built is None:
+        if as_of_date is None:
+            raise ExportError(
+                "gold.rpt_gold_summary records no as_of_date: pass --as-of, the date the "
+                "warehouse was built for"
+            )
+        return as_of_date
+    if as_of_date is not None and as_of_date != built:
+        raise ExportError(
+            f"the warehouse was built as of {built}, not {as_of_date}: publish it with "
+            f"--as-of {built} (or no --as-of), or rebuild it with `lakehouse run --as-of "
+            f"{as_of_date}`"
+        )
+    return built
+
+
 def read_latest(lake: Lake) -> dict | None:
     if not lake.exists("gold", LATEST):
         return None
@@ -267,7 +289,7 @@ def read_latest(lake: Lake) -> dict | None:
 
 
 def export(
-    as_of_date: str,
+    as_of_date: str | None,
     settings: Settings | None = None,
     run_id: str | None = None,
     extra_manifest: dict | None = None,
@@ -275,7 +297,8 @@ def export(
 ) -> ExportResult:
     """Write every gold and silver model of the warehouse to a new run folder, then publish it.
 
-    `progress`, if given, is called with each model's name once it is written.
+    `as_of_date` must be the one the warehouse was built for (None: the one it records; see
+    `built_as_of`). `progress`, if given, is called with each model's name once it is written.
     """
     settings = settings or get_settings()
     started = time.monotonic()
@@ -295,10 +318,14 @@ def export(
         )
     conn = warehouse_connection(settings, read_only=False)
     try:
-        result = ExportResult(run_id, folder, as_of_date, "")
         gold_models = _models_in(conn, "gold")
         if not gold_models:
             raise ExportError("the warehouse has no gold models: the dbt build did not run")
+        if "rpt_gold_summary" in gold_models:
+            as_of_date = built_as_of(conn, as_of_date)
+        elif as_of_date is None:
+            raise ExportError("the warehouse has no gold.rpt_gold_summary: pass --as-of")
+        result = ExportResult(run_id, folder, as_of_date, "")
         silver_models = _models_in(conn, "silver")
         if lake.is_local:
             for layer in ("gold", "silver"):

@@ -179,3 +179,25 @@ def test_export_source_changes_with_what_makes_the_file():
     assert source != export_source("invocation-2", query)
     assert source != export_source("invocation-1", query.replace("client_id", "all"))
     assert export_source(None, query) is None
+
+
+def test_an_export_takes_the_as_of_date_the_warehouse_was_built_for(exports):
+    """`lakehouse export` publishes under the date the marts were computed for (the build's
+    `as_of_date`, which gold.rpt_gold_summary records), not today's; another date is refused
+    and publishes nothing."""
+    lake, *_ = exports
+    env = flow_build_env(LAKE_DIR=str(lake), LAKEHOUSE_STATE_DIR=str(lake.parent / "state"))
+    result = json.loads(lakehouse("export", "--json", env=env).stdout)
+    assert result["as_of_date"] == AS_OF
+    latest = json.loads((lake / "gold" / "latest.json").read_text())
+    assert (latest["run_id"], latest["as_of_date"]) == (result["run_id"], AS_OF)
+    summary = json.loads((lake / "gold" / latest["run_folder"] / "gold_summary.json").read_text())
+    assert summary["as_of_date"] == summary["summary"]["as_of_date"] == AS_OF
+
+    other = "2025-07-01"
+    assert other != AS_OF
+    refused = lakehouse("export", "--as-of", other, env={**env, "COLUMNS": "250"}, check=False)
+    assert refused.returncode == 1
+    assert f"the warehouse was built as of {AS_OF}, not {other}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert json.loads((lake / "gold" / "latest.json").read_text()) == latest
