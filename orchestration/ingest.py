@@ -104,9 +104,11 @@ def classify(path: Path, name: str) -> tuple[str, list[str]]:
         raise RefusedFile(f"{name}: a zip archive, not a CSV text file; extract it first")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise RefusedFile(f"{name}: UTF-16 text; save it as UTF-8 and ingest it again")
-    if b"\x00" in head:
-        raise RefusedFile(f"{name}: binary content (NUL bytes), not a CSV text file")
     first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    # A NUL byte in the header: not text (UTF-16 without a byte order mark, a binary file). In a
+    # later line it makes that line malformed and the file lands (SPEC §2).
+    if b"\x00" in first:
+        raise RefusedFile(f"{name}: binary content (NUL bytes), not a CSV text file")
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
     try:
@@ -216,11 +218,14 @@ def _split_plain(body: bytes, header: list[str]) -> pa.Table:
 
 def _split_one(line: bytes, width: int) -> tuple[list[str] | None, str | None, str]:
     """(fields, None, text) or (None, why it is malformed, raw text) for one line that is not
-    plain: quoted fields, a carriage return inside, bad bytes, or a wrong field count."""
+    plain: quoted fields, a carriage return inside, bad bytes (not UTF-8, or NUL), or a wrong
+    field count."""
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         return None, "invalid UTF-8 bytes", line.decode("utf-8", errors="backslashreplace")
+    if "\x00" in text:
+        return None, "a NUL byte (not text)", text.replace("\x00", "\\x00")
     if '"' in text:
         try:
             rows = list(csv.reader([text], strict=True))
@@ -248,7 +253,7 @@ def split_lines(
     ends); an empty line is no row. Plain lines (all but a few) are found with vectorized byte
     counts and split by Arrow's CSV reader in one call; the others go through Python one by
     one: quoted fields (the csv module, strict), a carriage return inside the line, a byte
-    order mark, bytes that are not UTF-8, or a wrong number of fields.
+    order mark, bytes that are not UTF-8 or NUL (malformed), or a wrong number of fields.
     """
     columns = ENTITIES[entity]
     width = len(header)
@@ -267,6 +272,8 @@ def split_lines(
         odd[np.searchsorted(newlines, np.flatnonzero(data == ord('"')))] = True
     if codecs.BOM_UTF8 in chunk:  # Arrow drops one at the start of what it reads: keep it, as text
         odd[np.searchsorted(newlines, _positions(chunk, codecs.BOM_UTF8))] = True
+    if b"\x00" in chunk:  # not text: the line is malformed
+        odd[np.searchsorted(newlines, np.flatnonzero(data == 0))] = True
     plain = (ends > starts) & ~odd & (_commas_per_line(data, starts) == width - 1)
     plain[_bad_lines(chunk, newlines)] = False
     plain_rows = np.flatnonzero(plain)

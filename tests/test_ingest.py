@@ -45,6 +45,12 @@ def landed(tmp_path_factory):
     )
     (src / "l_utf16.csv").write_text(f"{CLIENT_HEADER}\n7,Al,al@x.com,2024-01-01,UK\n", "utf-16")
     (src / "notes.txt").write_text("not data")
+    # A NUL byte in a data line: that line is malformed, the file lands (SPEC §2). In the header
+    # it is no text file: refused.
+    (src / "m_clients_nul.csv").write_bytes(
+        f"{CLIENT_HEADER}\n8,Nu\x00l,nu@x.com,2024-01-01,UK\n9,Ok,ok@x.com,2024-01-01,UK\n".encode()
+    )
+    (src / "n_nul_header.csv").write_bytes(f"{CLIENT_HEADER}\x00\n".encode())
     lake = tmp_path_factory.mktemp("ingest-lake")
     env = clean_env(LAKE_DIR=str(lake), LAKEHOUSE_STATE_DIR=str(lake / "state"))
     result = lakehouse("ingest", str(src), "--json", env=env)
@@ -54,11 +60,17 @@ def landed(tmp_path_factory):
 def test_good_files_land_once(landed):
     _, lake, _, report = landed
     sources = sorted(item["source"] for item in report["landed"])
-    assert sources == ["a_clients.csv", "b_purchases.csv", "c_clients_bom.csv", "d_reordered.csv"]
+    assert sources == [
+        "a_clients.csv",
+        "b_purchases.csv",
+        "c_clients_bom.csv",
+        "d_reordered.csv",
+        "m_clients_nul.csv",
+    ]
     keys = sorted(
         p.relative_to(lake / "bronze").as_posix() for p in (lake / "bronze").rglob("*.csv")
     )
-    assert len(keys) == 4
+    assert len(keys) == 5
     assert all(BRONZE_NAME.match(k) for k in keys)
 
 
@@ -74,6 +86,7 @@ def test_each_refusal_names_the_file_and_the_problem(landed):
         "j_random.csv",
         "k_latin1.csv",
         "l_utf16.csv",
+        "n_nul_header.csv",
     }
     for name, reason in refused.items():
         assert reason.startswith(name), reason
@@ -81,6 +94,7 @@ def test_each_refusal_names_the_file_and_the_problem(landed):
     assert "gzip" in refused["i_gzipped.csv"]
     assert "not UTF-8" in refused["k_latin1.csv"]
     assert "UTF-16" in refused["l_utf16.csv"]
+    assert "NUL bytes" in refused["n_nul_header.csv"]
     assert "unexpected vip" in refused["g_extra_column.csv"]
     assert "missing subscription_date" in refused["h_missing_column.csv"]
     skipped = {item["file"]: item["reason"] for item in report["skipped"]}
@@ -101,15 +115,23 @@ def test_twins_parse_bom_crlf_and_reordered_headers(landed):
     assert (reordered["id_client"], reordered["name"], reordered["country"]) == ("3", "Cy", "Italy")
 
 
+def test_a_nul_byte_in_a_data_line_makes_only_that_line_malformed(landed):
+    _, lake, _, report = landed
+    (item,) = [item for item in report["landed"] if item["source"] == "m_clients_nul.csv"]
+    rows = pq.read_table(lake / "bronze" / parsed_key(item["bronze_key"])).to_pylist()
+    assert [(r["_row_number"], r["id_client"]) for r in rows] == [(2, None), (3, "9")]
+    assert rows[0]["_malformed_error"] == "a NUL byte (not text)"
+
+
 def test_second_ingest_skips_everything_already_landed(landed):
     src, lake, env, _ = landed
     again = json.loads(lakehouse("ingest", str(src), "--json", env=env).stdout)
     assert again["landed"] == []
-    assert sum("already in bronze" in s["reason"] for s in again["skipped"]) == 4
-    assert len(list((lake / "bronze").rglob("*.csv"))) == 4
+    assert sum("already in bronze" in s["reason"] for s in again["skipped"]) == 5
+    assert len(list((lake / "bronze").rglob("*.csv"))) == 5
     # The run's summary groups them: one line per reason, a few names, then how many more.
     lines = _skipped_lines(again["skipped"], shown=3)
     assert len(lines) == 2, lines  # "already in bronze" and "not a .csv file" (notes.txt)
     already = next(line for line in lines if "already in bronze" in line)
-    assert already.endswith(" and 1 more") and already.count(".csv") == 3, already
+    assert already.endswith(" and 2 more") and already.count(".csv") == 3, already
     assert "notes.txt" in next(line for line in lines if "not a .csv file" in line)

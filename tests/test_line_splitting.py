@@ -45,6 +45,21 @@ def test_plain_quoted_and_broken_lines_keep_their_line_numbers():
     assert all(r["id_client"] is None for r in broken.values())
 
 
+def test_a_nul_byte_makes_its_line_malformed_and_only_that_line():
+    """SPEC §2: invalid bytes inside an otherwise good file make those lines malformed_line."""
+    rows = split(
+        b"1,Ann,a@x.com,2024-01-01,France\n"
+        b"2,Bob,b@x.com,2024-01-01,Fra\x00nce\n"
+        b'3,"Cy\x00",c@x.com,2024-01-01,UK\n'
+        b"4,Di,d@x.com,2024-01-01,Spain\n"
+    )
+    assert [r["_row_number"] for r in rows] == [2, 3, 4, 5]
+    assert [r["id_client"] for r in rows] == ["1", None, None, "4"]
+    broken = [r for r in rows if r["_malformed_error"] is not None]
+    assert [r["_malformed_error"] for r in broken] == ["a NUL byte (not text)"] * 2
+    assert broken[0]["_raw_line"] == "2,Bob,b@x.com,2024-01-01,Fra\\x00nce"
+
+
 def test_a_quoted_comma_does_not_count_as_a_field_separator():
     rows = split(b'1,"a, b, c",x@y.com,2024-01-01,"France"\n')
     assert rows[0]["_malformed_error"] is None
