@@ -265,7 +265,7 @@ def built_as_of(conn: duckdb.DuckDBPyConnection, as_of_date: str | None) -> str:
     it. A different `as_of_date` is refused: recency, lifetimes and partial periods would be
     published under a date they were not computed for."""
     row = conn.execute("select as_of_date from gold.rpt_gold_summary").fetchone()
-    built = row[0].isoformat() if row and row[0] is not None else None
+    built = str(row[0]) if row and row[0] is not None else None  # a DATE: ISO text
     if built is None:
         if as_of_date is None:
             raise ExportError(
