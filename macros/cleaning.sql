@@ -26,8 +26,9 @@
     end)
 {%- endmacro %}
 
+{#- The same five characters spelt out: Java's \s also holds the vertical tab, RE2's does not. -#}
 {% macro spark__trim_blanks(column) -%}
-    {{ lakehouse.regexp_replace_all(column, '^\\s+|\\s+$', '') }}
+    {{ lakehouse.regexp_replace_all(column, '^[\\t\\n\\f\\r ]+|[\\t\\n\\f\\r ]+$', '') }}
 {%- endmacro %}
 
 {#- Null for an empty text and the null tokens (case-insensitive), else the text itself. -#}

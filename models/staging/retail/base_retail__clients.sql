@@ -73,8 +73,10 @@ cleaned as (
         {{ lakehouse.null_if_token('email_trimmed') }} as email_text,
         {{ lakehouse.null_if_token('subscription_date_trimmed') }} as subscription_date_text,
         {{ lakehouse.null_if_token('country_trimmed') }} as country_text,
+        -- Inner blanks collapse to one space: the five characters trim_blanks removes (spelt
+        -- out: Java's \s, unlike RE2's, also holds the vertical tab).
         lower({{ lakehouse.regexp_replace_all(
-            lakehouse.null_if_token('country_trimmed'), '\\s+', ' '
+            lakehouse.null_if_token('country_trimmed'), '[\\t\\n\\f\\r ]+', ' '
         ) }}) as country_key
     from trimmed
 
