@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -634,6 +635,10 @@ def main() -> None:
         app()
     except SystemExit as exit_:
         code = exit_.code
+    except ValidationError as exc:  # a setting from the environment or .env
+        for line in _settings_errors(exc):
+            console.print(f"[bold red]error:[/] {line}", highlight=False)
+        code = 1
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1
@@ -643,6 +648,20 @@ def main() -> None:
     atexit._run_exitfuncs()
     _stop_children()
     os._exit(code or 0)
+
+
+def _settings_errors(exc: ValidationError) -> list[str]:
+    """One line per setting the environment or `.env` gives a value the settings refuse."""
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]).upper()
+        name = {"LAKE_DIR": "LAKE_DIR", "STATE_DIR": "LAKEHOUSE_STATE_DIR"}.get(name, name)
+        reason = error["msg"].removeprefix("Value error, ")
+        lines.append(
+            f"{name}={error['input']!r}: {reason}. Fix it in the environment or .env "
+            "(see .env.example)."
+        )
+    return lines
 
 
 def _drain_prefect_workers() -> None:

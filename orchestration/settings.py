@@ -7,6 +7,7 @@ Every variable is documented in `.env.example`. dbt reads the same values throug
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("sources", "bronze", "silver", "gold")
 SPILL_FOLDER = "duckdb_tmp"  # DuckDB's temp_directory, under the state folder
+MEMORY_SIZE = re.compile(r"\s*[0-9]+(\.[0-9]+)?\s*([kmgt]i?b|[kmgt])\s*", re.IGNORECASE)
+ENDPOINT_URL = re.compile(r"https?://(\[[0-9a-fA-F:]+\]|[^/\s:\[\]]+)(:[0-9]{1,5})?/?")
 
 
 class Settings(BaseSettings):
@@ -50,7 +53,7 @@ class Settings(BaseSettings):
     bucket_bronze: str = Field(default="bronze", alias="S3_BUCKET_BRONZE")
     bucket_silver: str = Field(default="silver", alias="S3_BUCKET_SILVER")
     bucket_gold: str = Field(default="gold", alias="S3_BUCKET_GOLD")
-    objectstore_port: int = Field(default=8333, alias="OBJECTSTORE_PORT")
+    objectstore_port: int = Field(default=8333, alias="OBJECTSTORE_PORT", ge=1, le=65535)
     s3_connect_attempts: int = Field(
         default=5,
         alias="S3_CONNECT_ATTEMPTS",
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
 
     # --- engine ---------------------------------------------------------------------------
     duckdb_memory_limit: str = Field(default="4GB", alias="DUCKDB_MEMORY_LIMIT")
-    duckdb_threads: int = Field(default=2, alias="DUCKDB_THREADS")
+    duckdb_threads: int = Field(default=2, alias="DUCKDB_THREADS", ge=1)
     ingest_workers: int = Field(
         default=2,
         alias="INGEST_WORKERS",
@@ -121,7 +124,7 @@ class Settings(BaseSettings):
 
     # --- dashboard ------------------------------------------------------------------------
     dashboard_host: str = Field(default="127.0.0.1", alias="DASHBOARD_HOST")
-    dashboard_port: int = Field(default=8501, alias="DASHBOARD_PORT")
+    dashboard_port: int = Field(default=8501, alias="DASHBOARD_PORT", ge=1, le=65535)
 
     @field_validator("lake_dir", "state_dir", "dbt_project_dir", mode="after")
     @classmethod
@@ -130,10 +133,34 @@ class Settings(BaseSettings):
             return None
         return Path(value).expanduser().resolve()
 
+    @field_validator("lake_dir", "state_dir", mode="after")
+    @classmethod
+    def _not_a_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file; give a folder (it is created when missing)")
+        return value
+
     @field_validator("lake_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @field_validator("duckdb_memory_limit", mode="after")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        """A size DuckDB's `memory_limit` takes: a positive number and a unit (4GB, 512MiB)."""
+        if not MEMORY_SIZE.fullmatch(value):
+            raise ValueError("expected a size such as 4GB, 3.5GB or 512MiB")
+        return value
+
+    @field_validator("s3_endpoint", mode="after")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not ENDPOINT_URL.fullmatch(value):
+            raise ValueError("expected http://host:port or https://host:port, with no path")
+        return value.rstrip("/")
 
     # --- derived facts (one place each) ---------------------------------------------------
     @property
