@@ -167,6 +167,7 @@ def prepare_export(work_dir: Path, clients: int) -> dict:
         env = lake_environment(work_dir)
         log = work_dir / "bench-pipeline.log"
         sources = work_dir / "sources"
+        shutil.rmtree(sources, ignore_errors=True)  # what an interrupted bench left
         console.print(f"generating {clients:,} clients into {sources} …")
         _cli(
             ["generate", "--out", str(sources), "--clients", str(clients), "--seed", SEED]

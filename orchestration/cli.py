@@ -204,9 +204,13 @@ def _parse_range(text: str) -> tuple[int, int]:
     try:
         low, high = (int(part) for part in text.split("-", 1))
     except ValueError:
-        raise typer.BadParameter(f"expected MIN-MAX such as 2-8, got {text!r}") from None
+        raise typer.BadParameter(
+            f"--purchases-per-client must be MIN-MAX such as 2-8, got {text!r}"
+        ) from None
     if not 1 <= low <= high:
-        raise typer.BadParameter(f"expected 1 <= MIN <= MAX, got {text!r}")
+        raise typer.BadParameter(
+            f"--purchases-per-client must be MIN-MAX with 1 <= MIN <= MAX, got {text!r}"
+        )
     return low, high
 
 
@@ -235,6 +239,8 @@ def generate(
         end = date.fromisoformat(end_date) if end_date else None
     except ValueError:
         raise typer.BadParameter(f"--end-date must be YYYY-MM-DD, got {end_date!r}") from None
+    per_client = _parse_range(purchases_per_client)
+    _refuse_a_data_set_in(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     with _progress("generating clients", clients, not (quiet or as_json)) as advance:
@@ -243,7 +249,7 @@ def generate(
             clients=clients,
             seed=seed,
             end_date=end,
-            purchases_per_client=_parse_range(purchases_per_client),
+            purchases_per_client=per_client,
             batches=batches,
             dirty_rate=dirty_rate,
             progress=advance,
@@ -254,6 +260,26 @@ def generate(
         out.print_json(json.dumps({"out": str(out_dir), "seconds": seconds, "files": files}))
     elif not quiet:
         out.print(f"generated {len(files)} files in {out_dir} in {seconds:.1f} s")
+
+
+def _refuse_a_data_set_in(out_dir: Path) -> None:
+    """A new data set never lands on another: overwriting some of its files and leaving the
+    others (a run of 10 batches, then one of 2) would mix two data sets under one manifest."""
+    if out_dir.exists() and not out_dir.is_dir():
+        _fail(f"--out {out_dir} is a file; give a folder")
+    if not out_dir.is_dir():
+        return
+    found = sorted(
+        path.name
+        for pattern in ("generation_manifest.json", "clients_*.csv", "purchases_*.csv")
+        for path in out_dir.glob(pattern)
+    )
+    if found:
+        _fail(
+            f"--out {out_dir} already holds a data set ({', '.join(found[:3])}"
+            f"{', …' if len(found) > 3 else ''}): give an empty or new folder, or remove those "
+            "files first"
+        )
 
 
 @app.command("ingest")

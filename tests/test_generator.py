@@ -550,3 +550,30 @@ def test_speed_200k_clients(tmp_path):
     rows = manifest["expected"]["clients"]["bronze_rows"]
     rows += manifest["expected"]["purchases"]["bronze_rows"]
     print(f"\ngenerator: 200,000 clients, {rows:,} lines in {seconds:.2f} s")
+
+
+def test_the_command_never_writes_a_data_set_over_another(tmp_path):
+    """`lakehouse generate --out` into a folder holding a data set is refused, and loses nothing:
+    overwriting batch 1 of a 3-batch set would leave batches 2 and 3 under a new manifest."""
+    from tests.conftest import clean_env, lakehouse
+
+    env = clean_env(LAKE_DIR=str(tmp_path / "lake"), COLUMNS="250")
+    out = tmp_path / "set"
+    lakehouse("generate", "--out", str(out), "--clients", "20", "--batches", "3", env=env)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert len(before) == 7  # three pairs and the manifest
+
+    again = lakehouse(
+        "generate", "--out", str(out), "--clients", "20", "--seed", "7", env=env, check=False
+    )
+    assert again.returncode == 1
+    assert f"--out {out} already holds a data set" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+    bad_range = tmp_path / "not-made"
+    refused = lakehouse(
+        "generate", "--out", str(bad_range), "--purchases-per-client", "8-2", env=env, check=False
+    )
+    assert refused.returncode == 2 and "--purchases-per-client" in refused.stderr
+    assert not bad_range.exists()  # checked before the folder is made
