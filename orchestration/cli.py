@@ -191,6 +191,10 @@ def store_status() -> None:
     """Say whether the object store answers; exit 1 if it does not."""
     from orchestration.objectstore import EmbeddedStore
 
+    settings = get_settings()
+    if not settings.uses_object_store:
+        out.print(f"LAKE_DIR is set: the lake is the folder {settings.lake_dir}, no object store")
+        return
     status = EmbeddedStore().status()
     out.print(status.describe())
     if not status.running:

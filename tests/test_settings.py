@@ -82,3 +82,18 @@ def test_the_command_names_each_bad_setting_in_one_line(tmp_path):
     memory = "error: DUCKDB_MEMORY_LIMIT='lots': expected a size"
     assert any(line.startswith(memory) for line in errors)
     assert all(line.endswith("(see .env.example).") for line in errors)
+
+
+def test_the_store_status_under_lake_dir_says_no_store_is_used(tmp_path):
+    """Under LAKE_DIR the lake is a folder: the status neither reports a store it does not use
+    as running nor fails for want of one."""
+    env = clean_env(
+        LAKEHOUSE_STATE_DIR=str(tmp_path / "state"),
+        LAKE_DIR=str(tmp_path / "lake"),
+        S3_ENDPOINT="http://127.0.0.1:9",  # ignored under LAKE_DIR
+        COLUMNS="250",
+    )
+    result = lakehouse("objectstore", "status", env=env, check=False)
+    assert result.returncode == 0
+    assert f"LAKE_DIR is set: the lake is the folder {tmp_path / 'lake'}" in result.stdout
+    assert "running" not in result.stdout
