@@ -411,11 +411,17 @@ class Window:
 
 @dataclass(frozen=True)
 class Comparison:
-    """The windows a KPI delta compares: `current` against `previous`, in words in `basis`."""
+    """The windows a KPI delta compares: `current` against `previous`, in words in `basis`.
+
+    `partial_base`: the earlier window starts before the first sale, so part of it precedes the
+    data; a change against it would measure where the data starts, not the business (a range
+    starting a month after the first sale would show thousands of percent): no change is shown.
+    """
 
     current: Window
     previous: Window
     basis: str
+    partial_base: bool = False
 
     def describe(self) -> str:
         """`2025-06-01 – 2025-06-30 vs the 30 days before (2025-05-02 – 2025-05-31)`."""
@@ -428,10 +434,16 @@ class Comparison:
 RECENT_DAYS = 30
 
 
-def recent_days(end: date, days: int = RECENT_DAYS) -> Comparison:
+def recent_days(end: date, first_sale: date | None, days: int = RECENT_DAYS) -> Comparison:
     """The last `days` calendar days up to `end`, against the `days` before them."""
     current = Window(end - timedelta(days=days - 1), end)
-    return Comparison(current, current.shifted_back(), f"vs the {days} days before")
+    return _against_the_window_before(current, f"vs the {days} days before", first_sale)
+
+
+def _against_the_window_before(current: Window, basis: str, first_sale: date | None) -> Comparison:
+    previous = current.shifted_back()
+    partial = first_sale is not None and previous.start < first_sale
+    return Comparison(current, previous, basis, partial_base=partial)
 
 
 def headline_comparison(filters: SalesFilter, choices: FilterChoices) -> Comparison | None:
@@ -445,9 +457,10 @@ def headline_comparison(filters: SalesFilter, choices: FilterChoices) -> Compari
     if end is None:
         return None
     if filters.start_date is None:
-        return recent_days(end)
+        return recent_days(end, choices.first_date)
     current = Window(filters.start_date, end)
-    return Comparison(current, current.shifted_back(), f"vs the previous {current.days} days")
+    basis = f"vs the previous {current.days} days"
+    return _against_the_window_before(current, basis, choices.first_date)
 
 
 @dataclass(frozen=True)
@@ -514,7 +527,7 @@ def overview(manifest: Manifest, filters: SalesFilter = NO_FILTER) -> Overview:
     if headline is None:  # no sales at all
         return _no_sales_overview()
     selected = Window(filters.start_date or choices.first_date, headline.current.end)
-    recent = recent_days(selected.end)
+    recent = recent_days(selected.end, choices.first_date)
     if not filters.is_set:
         return _published_overview(manifest, headline, recent)
     return _filtered_overview(manifest, filters, selected, headline, recent)

@@ -113,11 +113,11 @@ def sales_cards(
     compared: data.ComparedTotals | None,
     comparison: data.Comparison | None,
     *,
-    why: str = "",
     label_suffix: str = "",
 ) -> None:
     """Revenue, orders, clients and average order value, each with its change in percent
-    between the windows of `comparison` (none when the earlier window has no sales)."""
+    between the windows of `comparison` (none when the earlier window has no sales or starts
+    before the first sale)."""
     # label, value shown, the SalesTotals attribute the change is computed on, meaning
     cards = (
         (
@@ -140,12 +140,14 @@ def sales_cards(
             "Revenue ÷ orders, rounded once.",
         ),
     )
+    partial = comparison is not None and comparison.partial_base
     for column, (label, value, measure, meaning) in zip(st.columns(len(cards)), cards, strict=True):
         change = None
-        if compared is not None:
+        if compared is not None and not partial:
             change = data.change_pct(
                 getattr(compared.current, measure), getattr(compared.previous, measure)
             )
+        why = " — no change: that period starts before the first sale" if partial else ""
         column.metric(
             label + label_suffix,
             value,

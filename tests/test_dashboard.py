@@ -417,6 +417,11 @@ def test_overview_shows_hand_computed_totals(tmp_path, use_lake):
         "Average order value (30 days)": "€308.63",
     }
     assert all(not m.delta for m in at.metric if "revenue" in m.label.lower())
+    # All-time totals have no period before them: their cards compare nothing (the 30-day ones
+    # do), whatever the data's length.
+    helps = {m.label: m.help for m in at.metric}
+    assert all("Change:" not in helps[label] for label in HEADLINE_CARDS)
+    assert "Change:" in helps["Total revenue (30 days)"]
     leaders = {m.label: m.delta for m in at.metric if m.label.startswith("Top")}
     assert leaders == {
         "Top product": "€1,000.00 · 81.00% of revenue",
@@ -497,6 +502,16 @@ def test_comparison_windows():
     # Only an end date: the range still starts at the first sale, so the last 30 days.
     ended = data.headline_comparison(data.SalesFilter(end_date=date(2024, 12, 31)), choices)
     assert ended.current == data.Window(date(2024, 12, 2), date(2024, 12, 31))
+
+    assert not whole.partial_base and not ranged.partial_base and not ended.partial_base
+
+    # An earlier window reaching before the first sale (2023-07-01) is a partial base.
+    july = data.SalesFilter(date(2023, 7, 10), date(2023, 8, 31))
+    early = data.headline_comparison(july, choices)
+    assert early.previous.start == date(2023, 5, 18) and early.partial_base
+    first = choices.first_date
+    assert data.recent_days(date(2023, 7, 20), first).partial_base
+    assert not data.recent_days(date(2023, 8, 29), first).partial_base  # 07-01..07-30: whole
 
     empty = data.FilterChoices(None, None, (), ())
     assert data.headline_comparison(data.NO_FILTER, empty) is None
@@ -904,15 +919,18 @@ def test_date_range_filter(tmp_path, use_lake):
     at.date_input(key="filter_dates").set_value((date(2024, 3, 2), date(2024, 3, 4))).run()
     assert not at.exception
 
-    # Orders 3 and 4: €36.00 + €158.00 from both clients, against 2024-02-28..03-01 (orders 1
-    # and 2: €1,040.50, both clients): revenue (194 - 1040.5) / 1040.5 = -81.355… %.
+    # Orders 3 and 4: €36.00 + €158.00 from both clients. The 3 days before, 2024-02-28..03-01,
+    # start before the first sale (03-01): a change against them would measure where the data
+    # starts, so none is shown (-81.36 % for revenue otherwise), and the help says why.
     cards = {m.label: (m.value, m.delta) for m in at.metric}
     assert {label: cards[label] for label in HEADLINE_CARDS} == {
-        "Total revenue": ("€194.00", "-81.36%"),
-        "Orders": ("2", "+0.00%"),
-        "Clients": ("2", "+0.00%"),
-        "Average order value": ("€97.00", "-81.36%"),  # 97 against 520.25
+        "Total revenue": ("€194.00", ""),
+        "Orders": ("2", ""),
+        "Clients": ("2", ""),
+        "Average order value": ("€97.00", ""),
     }
+    revenue_card = next(m for m in at.metric if m.label == "Total revenue")
+    assert "starts before the first sale" in revenue_card.help
 
     # The full range again is no filter: the gold numbers.
     at.date_input(key="filter_dates").set_value((date(2024, 3, 1), date(2024, 3, 4))).run()

@@ -27,15 +27,16 @@ st.caption(
 
 figures = data.overview(manifest, filters)
 
-# Headline totals of the selected range (every sale when no filter is set), with their change.
-shell.sales_cards(
-    figures.totals,
-    figures.headline_totals,
-    figures.headline,
-    why="" if filters.start_date else " — no sales precede the range shown",
-)
-if figures.headline:
-    st.caption(f"Changes: {figures.headline.describe()}; none when that period has no sales.")
+# Headline totals of the selected range (every sale when no start date is chosen). Their change
+# against the period just before needs a chosen start: all-time totals have no period before
+# them (the last 30 days below carry their own changes).
+ranged = figures.headline if filters.start_date else None
+shell.sales_cards(figures.totals, figures.headline_totals if ranged else None, ranged)
+if ranged:
+    st.caption(
+        f"Changes: {ranged.describe()}; none when that period has no sales or starts before "
+        "the first sale."
+    )
 
 st.plotly_chart(
     charts.revenue_trend(
