@@ -108,6 +108,12 @@ def note_unfiltered(filters: data.SalesFilter) -> None:
         st.caption(UNFILTERED_NOTE)
 
 
+def share_label(filters: data.SalesFilter) -> str:
+    """What a market share is a share of: every sale, or the sales the filters keep (one
+    product chosen is then 100 %)."""
+    return "Share of the filtered revenue" if filters.is_set else "Share of revenue"
+
+
 def sales_cards(
     totals: data.SalesTotals,
     compared: data.ComparedTotals | None,

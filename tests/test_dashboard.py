@@ -878,6 +878,9 @@ def test_one_country_filter_recomputes_from_fct_sales(tmp_path, use_lake):
     open_page(at, "geography")
     assert metrics(at)["Countries with sales"] == "1"
     assert metrics(at)["Top country share"] == "100.00%"
+    # A share of what the filters keep, and the card says so.
+    share = next(m for m in at.metric if m.label == "Top country share")
+    assert share.help == "Share of the filtered revenue."
     open_page(at, "products")
     assert metrics(at)["Top product share"] == "96.53%"  # 1000 / 1036
     assert table(at, "products_table")["product"].tolist() == ["Laptop", "Charger"]

@@ -34,7 +34,7 @@ best_revenue.metric(
 best_share.metric(
     "Top country share",
     f"{top['market_share_pct']:,.2f}%" if top is not None else "—",
-    help="Share of revenue.",
+    help=f"{shell.share_label(filters)}.",
     border=True,
 )
 
@@ -59,9 +59,9 @@ with share_chart:
             countries,
             category="country",
             value="market_share_pct",
-            title="Share of revenue per country",
+            title=f"{shell.share_label(filters)} per country",
             category_label="Country",
-            value_label="Share of revenue (%)",
+            value_label=f"{shell.share_label(filters)} (%)",
             percent=True,
         ),
         width="stretch",

@@ -35,7 +35,7 @@ best_revenue.metric(
 best_share.metric(
     "Top product share",
     f"{top['market_share_pct']:,.2f}%" if top is not None else "—",
-    help="Share of revenue.",
+    help=f"{shell.share_label(filters)}.",
     border=True,
 )
 
@@ -75,9 +75,9 @@ with share_chart:
             products,
             category="product",
             value="market_share_pct",
-            title="Share of revenue per product",
+            title=f"{shell.share_label(filters)} per product",
             category_label="Product",
-            value_label="Share of revenue (%)",
+            value_label=f"{shell.share_label(filters)} (%)",
             percent=True,
         ),
         width="stretch",
