@@ -20,7 +20,11 @@ CLIENT_COLUMNS = {
     "client_id": st.column_config.NumberColumn("Client id", format="%d"),
     "name": "Name",
     "email_masked": "E-mail (masked)",
-    "country": "Country",
+    # The client's country now (dim_clients); a country filter picks sales by the country at
+    # purchase time, so a client who moved can be listed under another one.
+    "country": st.column_config.TextColumn(
+        "Current country", help="The client's country today; a sale keeps the country it had."
+    ),
     "rfm_segment": "RFM segment",
     "total_purchases": st.column_config.NumberColumn("Orders", format=TABLE_COUNT),
     "total_spent": st.column_config.NumberColumn("Total spent", format=TABLE_CURRENCY),
