@@ -314,6 +314,12 @@ def ingest_command(
 
 
 def _print_ingest(report) -> None:
+    if not (report.landed or report.skipped or report.refused):
+        out.print(
+            "no files to ingest: give CSV files, or folders holding `*.csv` files (default: the "
+            "landing area)"
+        )
+        return
     table = Table(title="Ingestion", show_lines=False)
     table.add_column("file")
     table.add_column("outcome")

@@ -123,6 +123,15 @@ def test_a_nul_byte_in_a_data_line_makes_only_that_line_malformed(landed):
     assert rows[0]["_malformed_error"] == "a NUL byte (not text)"
 
 
+def test_an_empty_folder_says_there_is_nothing_to_ingest(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = clean_env(LAKE_DIR=str(tmp_path / "lake"), COLUMNS="250")
+    result = lakehouse("ingest", str(empty), env=env)
+    assert "no files to ingest: give CSV files, or folders holding" in result.stdout
+    assert "Ingestion" not in result.stdout  # no empty table
+
+
 def test_second_ingest_skips_everything_already_landed(landed):
     src, lake, env, _ = landed
     again = json.loads(lakehouse("ingest", str(src), "--json", env=env).stdout)
