@@ -67,6 +67,16 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _iso_date(value: str | None) -> str | None:
+    """An --as-of date: YYYY-MM-DD."""
+    if value is not None:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise typer.BadParameter(f"must be YYYY-MM-DD, got {value!r}") from None
+    return value
+
+
 def _refuse_cluster_target(command: str) -> None:
     """`run` and `serve` end by publishing from the warehouse, which the export reads locally:
     on spark_cluster they would ingest and build, then fail. Refuse before anything starts."""
@@ -341,6 +351,7 @@ def export_command(
     as_of: Annotated[
         str | None,
         typer.Option(
+            callback=_iso_date,
             help="The business date the warehouse was built for (default: the one it records; "
             "another date is refused).",
         ),
@@ -396,7 +407,10 @@ def run(
         Path | None, typer.Option(help="Folder (or file) of CSV files to ingest first.")
     ] = None,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD (default today, UTC).")
+        str | None,
+        typer.Option(
+            "--as-of", callback=_iso_date, help="Business date YYYY-MM-DD (default today, UTC)."
+        ),
     ] = None,
     dbt_tasks: DbtTasksOption = None,
     target: TargetOption = None,
@@ -415,11 +429,6 @@ def run(
 
     Nothing is published when a step fails or the quality score is under QUALITY_THRESHOLD.
     """
-    if as_of is not None:
-        try:
-            date.fromisoformat(as_of)
-        except ValueError:
-            raise typer.BadParameter(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from None
     if sources is not None and not sources.exists():
         _fail(f"--sources {sources}: no such file or folder")
     _refuse_cluster_target("run")

@@ -90,3 +90,14 @@ def test_docs_on_spark_without_a_lake_refuses(tmp_path):
     assert result.returncode == 1
     assert "set LAKE_DIR" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_and_export_refuse_an_as_of_that_is_no_date(tmp_path):
+    lake = tmp_path / "lake"
+    for command in ("run", "export"):
+        result = lakehouse(
+            command, "--as-of", "2025-13-01", env=_env(tmp_path, LAKE_DIR=str(lake)), check=False
+        )
+        assert result.returncode == 2, (command, result.stdout)
+        assert "Invalid value for '--as-of': must be YYYY-MM-DD, got '2025-13-01'" in result.stderr
+        assert not lake.exists(), f"{command} started before refusing"
