@@ -100,8 +100,16 @@
     {{ return(adapter.dispatch('parse_date', 'lakehouse')(column)) }}
 {%- endmacro %}
 
+{#- Year 0000 is no calendar year (1 BC precedes AD 1): an impossible date. DuckDB would read
+    it as 1 BC, which Python's dates (the dashboard) cannot hold. In every accepted layout the
+    year is the first or the last four characters, and the other end holds a separator. -#}
+{% macro is_year_zero(column) -%}
+    (left({{ column }}, 4) = '0000' or right({{ column }}, 4) = '0000')
+{%- endmacro %}
+
 {% macro default__parse_date(column) -%}
     case
+        when {{ lakehouse.is_year_zero(column) }} then null
         when {{ lakehouse.matches(column, '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
             then cast(try_strptime({{ column }}, '%Y-%m-%d') as date)
         when {{ lakehouse.matches(column, '[0-9]{4}/[0-9]{2}/[0-9]{2}') }}
@@ -119,6 +127,7 @@
 -#}
 {% macro spark__parse_date(column) -%}
     case
+        when {{ lakehouse.is_year_zero(column) }} then null
         when {{ lakehouse.matches(column, '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
             then to_date({{ column }}, 'yyyy-MM-dd')
         when {{ lakehouse.matches(column, '[0-9]{4}/[0-9]{2}/[0-9]{2}') }}

@@ -15,8 +15,7 @@ split on commas for lines without quotes, one RE2 pattern of CSV fields for the 
 The rest is pandas on the pyarrow string dtype; transforms of low-cardinality text (dates,
 countries, products, money) run once per distinct value (`pd.factorize`).
 
-Known differences from DuckDB, all outside what the generator writes: a lone carriage return is
-data (not a line end) in both; year 0000 is a date for DuckDB, not for pandas.
+A lone carriage return is data (not a line end) here as in the ingestion.
 
 Run it as `python -m orchestration.baseline --sources DIR --out DIR --as-of YYYY-MM-DD`.
 """
@@ -314,6 +313,8 @@ def parse_dates(text: pd.Series) -> np.ndarray:
     for pattern, layout in DATE_LAYOUTS:
         hit = _matches(text, pattern)
         iso = iso.mask(hit, _iso_text(text, layout))
+    # Year 0000 is no calendar year (as in the SQL's parse_date); pandas would read it.
+    iso = iso.mask(iso.str.startswith("0000", na=False))
     parsed = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
     return parsed.to_numpy(dtype="datetime64[D]")
 

@@ -213,6 +213,12 @@ def test_exact_ratio_rounds_half_away_from_zero():
     assert bl.money_avg(np.array([1001]), np.array([2])).tolist() == [Decimal("5.01")]
 
 
+def test_year_zero_is_no_date_as_in_the_sql():
+    text = pd.Series(["0000-01-31", "31/01/0000", "0001-01-01", "2024-02-29", "2023-02-29"])
+    parsed = bl.parse_dates(text.astype("str"))
+    assert [str(day) for day in parsed] == ["NaT", "NaT", "0001-01-01", "2024-02-29", "NaT"]
+
+
 def test_rfm_scores_share_the_highest_rank_on_ties():
     # k = 1, 3, 3, 4 of N = 4 → ceil(5k/4) = 2, 4, 4, 5
     scores = bl._score(pd.Series([10, 20, 20, 30]), higher_is_better=True, purchasing=4)
