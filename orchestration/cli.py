@@ -68,7 +68,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _iso_date(value: str | None) -> str | None:
-    """An --as-of date: YYYY-MM-DD."""
+    """A date option (--as-of, --end-date): YYYY-MM-DD."""
     if value is not None:
         try:
             date.fromisoformat(value)
@@ -234,7 +234,10 @@ def generate(
     clients: Annotated[int, typer.Option(min=1, help="Number of clients.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed → same files).")] = 42,
     end_date: Annotated[
-        str | None, typer.Option(help="Last business date, YYYY-MM-DD (default today, UTC).")
+        str | None,
+        typer.Option(
+            callback=_iso_date, help="Last business date, YYYY-MM-DD (default today, UTC)."
+        ),
     ] = None,
     dirty_rate: Annotated[
         float, typer.Option(min=0.0, max=0.5, help="Share of rows given a defect.")
@@ -249,10 +252,7 @@ def generate(
     """Generate a retail data set (clients and purchases CSV files, one pair per batch)."""
     from orchestration.generator import generate as run_generator
 
-    try:
-        end = date.fromisoformat(end_date) if end_date else None
-    except ValueError:
-        raise typer.BadParameter(f"--end-date must be YYYY-MM-DD, got {end_date!r}") from None
+    end = date.fromisoformat(end_date) if end_date else None
     per_client = _parse_range(purchases_per_client)
     _refuse_a_data_set_in(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -699,8 +699,7 @@ def _settings_errors(exc: ValidationError) -> list[str]:
     """One line per setting the environment or `.env` gives a value the settings refuse."""
     lines = []
     for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"]).upper()
-        name = {"LAKE_DIR": "LAKE_DIR", "STATE_DIR": "LAKEHOUSE_STATE_DIR"}.get(name, name)
+        name = ".".join(str(part) for part in error["loc"]).upper()  # the alias, or LAKE_DIR
         reason = error["msg"].removeprefix("Value error, ")
         lines.append(
             f"{name}={error['input']!r}: {reason}. Fix it in the environment or .env "
