@@ -468,15 +468,29 @@ def remove_orphan_twins(lake: Lake) -> list[str]:
     return removed
 
 
+COMPRESSED_SUFFIXES = (".gz", ".zip", ".bz2", ".xz", ".zst")
+
+
+def is_compressed_csv(name: str) -> bool:
+    """`clients.csv.gz` and the like: meant as data, so refused with a reason, not skipped."""
+    stem, dot, suffix = name.lower().rpartition(".")
+    return bool(dot) and f".{suffix}" in COMPRESSED_SUFFIXES and stem.endswith(".csv")
+
+
 def csv_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Expand files and folders: `*.csv` files are taken, anything else is listed as skipped."""
+    """Expand files and folders: `*.csv` files are taken, anything else is listed as skipped.
+
+    A compressed CSV is taken too, so that ingestion refuses it with a reason (SPEC §2).
+    """
     taken: list[Path] = []
     skipped: list[tuple[str, str]] = []
     for path in paths:
         path = Path(path)
         if path.is_dir():
             for child in sorted(path.iterdir()):
-                if child.is_file() and child.suffix.lower() == ".csv":
+                if child.is_file() and (
+                    child.suffix.lower() == ".csv" or is_compressed_csv(child.name)
+                ):
                     taken.append(child)
                 elif child.is_file():
                     skipped.append((str(child), "not a .csv file"))
@@ -513,6 +527,15 @@ def ingest_sources(
     with tempfile.TemporaryDirectory(prefix="lakehouse-ingest-") as tmp:
         for key in keys:
             name = key.rsplit("/", 1)[-1]
+            if is_compressed_csv(name):
+                report.refused.append(
+                    (
+                        key,
+                        f"{key}: a compressed file, not a CSV text file; decompress it to "
+                        f"{name.rpartition('.')[0]} and ingest that",
+                    )
+                )
+                continue
             if not name.lower().endswith(".csv"):
                 report.skipped.append((key, "not a .csv file"))
                 continue

@@ -38,6 +38,10 @@ def landed(tmp_path_factory):
     (src / "g_extra_column.csv").write_text(f"{CLIENT_HEADER},vip\n4,D,d@x.com,2024-01-01,UK,y\n")
     (src / "h_missing_column.csv").write_text("id_client,name,email,country\n5,E,e@x.com,France\n")
     (src / "i_gzipped.csv").write_bytes(gzip.compress(f"{CLIENT_HEADER}\n".encode()))
+    # Named as compressed: meant as data, so refused with what to do rather than skipped.
+    (src / "o_clients.csv.gz").write_bytes(
+        gzip.compress(f"{CLIENT_HEADER}\n10,Gz,gz@x.com,2024-01-01,UK\n".encode())
+    )
     rng = random.Random(3)
     (src / "j_random.csv").write_bytes(bytes(rng.randrange(256) for _ in range(4096)))
     (src / "k_latin1.csv").write_bytes(
@@ -87,6 +91,7 @@ def test_each_refusal_names_the_file_and_the_problem(landed):
         "k_latin1.csv",
         "l_utf16.csv",
         "n_nul_header.csv",
+        "o_clients.csv.gz",
     }
     for name, reason in refused.items():
         assert reason.startswith(name), reason
@@ -97,6 +102,7 @@ def test_each_refusal_names_the_file_and_the_problem(landed):
     assert "NUL bytes" in refused["n_nul_header.csv"]
     assert "unexpected vip" in refused["g_extra_column.csv"]
     assert "missing subscription_date" in refused["h_missing_column.csv"]
+    assert "decompress it to o_clients.csv" in refused["o_clients.csv.gz"]
     skipped = {item["file"]: item["reason"] for item in report["skipped"]}
     assert any(f.endswith("notes.txt") for f in skipped)
 
