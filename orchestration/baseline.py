@@ -296,6 +296,13 @@ def parse_cents(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ok, np.where(negative, -cents, cents), 0), ok
 
 
+def parse_price(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(cents, valid?) of a price: a plain decimal not negative as written (-0.004 is refused
+    although it rounds to 0.00; -0.00 is a zero price)."""
+    cents, ok = parse_cents(text)
+    return cents, ok & ~_matches(text, r"-.*[1-9].*")
+
+
 def _iso_text(text: pd.Series, layout: str | None) -> pd.Series:
     """The same date rewritten as YYYY-MM-DD."""
     if layout is None:
@@ -440,7 +447,7 @@ def silver_purchases(raw: pd.DataFrame, client_ids: np.ndarray, as_of: np.dateti
     purchase_id = parse_id(raw["id_purchase"])
     client_id = parse_id(raw["id_client"])
     product = per_distinct(raw["product"], canonical_product)
-    price, price_ok = per_distinct(raw["price"], lambda s: parse_cents(clean_text(s)))
+    price, price_ok = per_distinct(raw["price"], lambda s: parse_price(clean_text(s)))
     quantity, quantity_ok = per_distinct(raw["quantity"], lambda s: parse_quantity(clean_text(s)))
     bought = per_distinct(raw["purchase_date"], lambda s: parse_dates(clean_text(s)))
     total, total_ok = per_distinct(raw["total"], lambda s: parse_cents(clean_text(s)))

@@ -280,7 +280,7 @@ def reference(folder: Path, as_of: date) -> dict:
                 row["reason"] = "invalid_client_id"
             elif ref_product(fields[2]) is None:
                 row["reason"] = "unknown_product"
-            elif price is None or price < 0:
+            elif price is None or Decimal(ref_clean(fields[3])) < 0:  # as written, unrounded
                 row["reason"] = "invalid_price"
             elif quantity is None:
                 row["reason"] = "invalid_quantity"

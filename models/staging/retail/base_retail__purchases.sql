@@ -149,8 +149,12 @@ new_lines as (
         _malformed_error is null and purchase_id is null as is_invalid_purchase_id,
         _malformed_error is null and client_id is null as is_invalid_client_id,
         _malformed_error is null and canonical_product is null as is_unknown_product,
-        _malformed_error is null and (parsed_price is null or parsed_price < 0)
-            as is_invalid_price,
+        -- Negative as written: a minus sign before any digit but 0, so -0.004 (0.00 in cents)
+        -- is refused and -0.00 is a zero price.
+        _malformed_error is null and (
+            parsed_price is null
+            or (price_text like '-%' and not {{ lakehouse.matches('price_text', '-[0.]*') }})
+        ) as is_invalid_price,
         _malformed_error is null and (parsed_quantity is null or parsed_quantity < 1)
             as is_invalid_quantity,
         _malformed_error is null and parsed_purchase_date is null as is_invalid_purchase_date
