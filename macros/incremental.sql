@@ -7,8 +7,9 @@
     purchases whose inputs changed.
 -#}
 
-{#- The key of a bronze line as one integer: a 64-bit hash of the file's bronze key, and the line
-    number. The hash only has to tell apart the files of one warehouse. -#}
+{#- The key of a bronze line as one integer: a 64-bit hash of the file's bronze key, shifted
+    left by 40 bits (× 2^40 = 1099511627776), plus the line number, so line numbers up to 2^40
+    never reach the next file's keys. The hash only has to tell apart the files of one warehouse. -#}
 {% macro line_id(source_file, row_number) -%}
     {{ return(adapter.dispatch('line_id', 'lakehouse')(source_file, row_number)) }}
 {%- endmacro %}

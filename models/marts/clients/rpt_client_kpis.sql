@@ -1,6 +1,9 @@
 -- One row per silver client: purchase KPIs, recency, value flags, RFM scores and segment
 -- (SPEC §4). Money averages and the purchase frequency are exact and rounded once.
 
+{#- SPEC §4: active = a purchase within the last 90 days (recency ≤ 90). -#}
+{%- set active_window_days = 90 %}
+
 with
 
 clients as (
@@ -155,6 +158,16 @@ segmented as (
 
 ),
 
+flagged as (
+
+    select
+        *,
+        days_since_last_purchase <= {{ active_window_days }} as is_active,
+        spent_cents > median_spent_cents as is_high_value
+    from segmented
+
+),
+
 final as (
 
     select
@@ -162,36 +175,32 @@ final as (
         clients.name,
         clients.email_masked,
         clients.country,
-        coalesce(segmented.total_purchases, 0) as total_purchases,
-        cast(coalesce(segmented.spent_cents, 0) * 0.01 as decimal(18, 2)) as total_spent,
-        {{ lakehouse.money_avg('segmented.spent_cents', 'segmented.total_purchases') }}
+        coalesce(flagged.total_purchases, 0) as total_purchases,
+        cast(coalesce(flagged.spent_cents, 0) * 0.01 as decimal(18, 2)) as total_spent,
+        {{ lakehouse.money_avg('flagged.spent_cents', 'flagged.total_purchases') }}
             as avg_order_value,
-        segmented.min_order_value,
-        segmented.max_order_value,
-        coalesce(segmented.total_quantity, 0) as total_quantity,
-        segmented.first_purchase_date,
-        segmented.last_purchase_date,
-        segmented.customer_lifetime_days,
+        flagged.min_order_value,
+        flagged.max_order_value,
+        coalesce(flagged.total_quantity, 0) as total_quantity,
+        flagged.first_purchase_date,
+        flagged.last_purchase_date,
+        flagged.customer_lifetime_days,
         -- purchases / max(lifetime_days / 30, 1) = 30 × purchases / max(lifetime_days, 30)
         {{ lakehouse.exact_ratio(
-            '30 * segmented.total_purchases', 'greatest(segmented.customer_lifetime_days, 30)'
+            '30 * flagged.total_purchases', 'greatest(flagged.customer_lifetime_days, 30)'
         ) }}
             as purchase_frequency_per_month,
-        segmented.days_since_last_purchase,
-        coalesce(segmented.days_since_last_purchase <= 90, false) as is_active,
-        coalesce(segmented.spent_cents > segmented.median_spent_cents, false) as is_high_value,
-        coalesce(
-            segmented.spent_cents > segmented.median_spent_cents
-            and segmented.days_since_last_purchase > 90,
-            false
-        ) as is_at_risk,
-        segmented.r_score,
-        segmented.f_score,
-        segmented.m_score,
-        coalesce(segmented.rfm_segment, 'No Purchases') as rfm_segment
+        flagged.days_since_last_purchase,
+        coalesce(flagged.is_active, false) as is_active,
+        coalesce(flagged.is_high_value, false) as is_high_value,
+        coalesce(flagged.is_high_value and not flagged.is_active, false) as is_at_risk,
+        flagged.r_score,
+        flagged.f_score,
+        flagged.m_score,
+        coalesce(flagged.rfm_segment, 'No Purchases') as rfm_segment
     from clients
-    left join segmented
-        on clients.client_id = segmented.client_id
+    left join flagged
+        on clients.client_id = flagged.client_id
 
 )
 

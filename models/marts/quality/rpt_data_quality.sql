@@ -1,6 +1,7 @@
--- The data-quality report (SPEC §3): per entity and per bronze file, rows in bronze, silver and
--- quarantine by reason, fixes by flag, nulls by column, and the quality score. One tidy row per
--- measure; the export turns it into quality_report.json.
+-- The data-quality report (SPEC §3). Per entity: rows in bronze, silver and quarantine,
+-- quarantine by reason, fixes by flag, nulls by column and the quality score; per bronze file:
+-- the rows and the score; overall: the pooled rows and the score. One tidy row per measure; the
+-- export turns it into quality_report.json.
 
 with
 

@@ -68,6 +68,7 @@ windowed as (
         sum(total_orders) over last_28_days as orders_28d,
         count(*) over last_28_days as days_28d
     from filled
+    -- `filled` has one row per calendar day (the spine), so 7 rows are 7 calendar days.
     window
         last_7_days as (order by sale_date rows between 6 preceding and current row),
         last_28_days as (order by sale_date rows between 27 preceding and current row)

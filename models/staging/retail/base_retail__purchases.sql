@@ -128,23 +128,30 @@ priced as (
 
 ),
 
+totals_checked as (
+
+    -- SPEC §3: the total is recomputed when missing or more than 0.01 away from price × quantity
+    -- (null when there is no product to compare with).
+    select
+        *,
+        case
+            when computed_total is not null
+                then parsed_total is null or abs(parsed_total - computed_total) > 0.01
+        end as is_total_recalculated
+    from priced
+
+),
+
 new_lines as (
 
-    -- Rules 1-7: decided by the line alone; so is the total silver keeps (SPEC §3: the total
-    -- sent when it is within 0.01 of price × quantity, else that product), computed once here
+    -- Rules 1-7: decided by the line alone; so is the total silver keeps, computed once here
     -- rather than by every reader of the silver view.
     select
         *,
         case
-            when computed_total is null then null
-            when parsed_total is null or abs(parsed_total - computed_total) > 0.01
-                then computed_total
-            else parsed_total
+            when is_total_recalculated then computed_total
+            when not is_total_recalculated then parsed_total
         end as checked_total,
-        case
-            when computed_total is not null
-                then parsed_total is null or abs(parsed_total - computed_total) > 0.01
-        end as is_total_recalculated,
         _malformed_error is not null as is_malformed_line,
         _malformed_error is null and purchase_id is null as is_invalid_purchase_id,
         _malformed_error is null and client_id is null as is_invalid_client_id,
@@ -158,7 +165,7 @@ new_lines as (
         _malformed_error is null and (parsed_quantity is null or parsed_quantity < 1)
             as is_invalid_quantity,
         _malformed_error is null and parsed_purchase_date is null as is_invalid_purchase_date
-    from priced
+    from totals_checked
 
 ),
 
