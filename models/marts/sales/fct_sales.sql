@@ -7,7 +7,6 @@
 -- the purchases that left silver (a purchase dated after a new, earlier as_of_date). Only the
 -- purchases whose silver line or client lines were written after the table's last build
 -- (`_build_id`, macro reflected_build) are compared; all of them when as_of_date changed.
--- depends_on: {{ ref('base_retail__clients') }}
 
 {{ config(
     materialized=lakehouse.incremental_materialization(),
@@ -46,6 +45,13 @@ dates as (
 
 ),
 
+client_lines as (  -- noqa: ST03
+
+    -- Every client line with the build that wrote it (read by an incremental build only).
+    select * from {{ ref('base_retail__clients') }}
+
+),
+
 client_histories as (
 
     -- The client's versions as one fingerprint (an order-free aggregate of each version's hash:
@@ -61,6 +67,17 @@ client_histories as (
 ),
 
 {%- set reflected = lakehouse.reflected_build(this) if is_incremental() else none %}
+{%- if reflected is not none %}
+
+changed_clients as (
+
+    -- Clients with a line written after this table's last build: their purchases may change.
+    select distinct client_id
+    from client_lines
+    where _build_id > {{ reflected }}
+
+),
+{%- endif %}
 
 row_states as (
 
@@ -85,11 +102,7 @@ row_states as (
     {%- if reflected is not none %}
     where
         purchases._build_id > {{ reflected }}
-        or purchases.client_id in (
-            select changed_clients.client_id
-            from {{ ref('base_retail__clients') }} as changed_clients
-            where changed_clients._build_id > {{ reflected }}
-        )
+        or purchases.client_id in (select changed_clients.client_id from changed_clients)
     {%- endif %}
 
 ),

@@ -26,6 +26,24 @@ countries as (
 
 ),
 
+daily as (
+
+    select * from {{ ref('rpt_sales_daily') }}
+
+),
+
+weekly as (
+
+    select * from {{ ref('rpt_sales_weekly') }}
+
+),
+
+monthly as (
+
+    select * from {{ ref('rpt_sales_monthly') }}
+
+),
+
 quality as (
 
     select * from {{ ref('rpt_data_quality') }}
@@ -90,14 +108,33 @@ top_country as (
 
 ),
 
-period_rows as (
+daily_rows as (
 
-    select
-        (select count(*) from {{ ref('rpt_sales_daily') }}) as daily_rows,
-        (select count(*) from {{ ref('rpt_sales_weekly') }}) as weekly_rows,
-        (select count(*) from {{ ref('rpt_sales_monthly') }}) as monthly_rows,
-        (select count(*) from products) as products_with_sales,
-        (select count(*) from countries) as countries_with_sales
+    select count(*) as daily_rows from daily
+
+),
+
+weekly_rows as (
+
+    select count(*) as weekly_rows from weekly
+
+),
+
+monthly_rows as (
+
+    select count(*) as monthly_rows from monthly
+
+),
+
+products_with_sales as (
+
+    select count(*) as products_with_sales from products
+
+),
+
+countries_with_sales as (
+
+    select count(*) as countries_with_sales from countries
 
 ),
 
@@ -121,11 +158,11 @@ final as (
         clients.active_clients,
         clients.high_value_clients,
         clients.at_risk_clients,
-        period_rows.products_with_sales,
-        period_rows.countries_with_sales,
-        period_rows.daily_rows,
-        period_rows.weekly_rows,
-        period_rows.monthly_rows,
+        products_with_sales.products_with_sales,
+        countries_with_sales.countries_with_sales,
+        daily_rows.daily_rows,
+        weekly_rows.weekly_rows,
+        monthly_rows.monthly_rows,
         top_product.top_product,
         top_product.top_product_revenue,
         top_country.top_country,
@@ -139,7 +176,11 @@ final as (
             as run_id
     from facts
     cross join clients
-    cross join period_rows
+    cross join products_with_sales
+    cross join countries_with_sales
+    cross join daily_rows
+    cross join weekly_rows
+    cross join monthly_rows
     cross join overall_quality
     left join top_product on true
     left join top_country on true

@@ -141,7 +141,7 @@ passing as (
 -- Rule 4: the survivor per id is the newest batch's copy, then the first line in the file.
 {{ lakehouse.rank_passing_copies('client_id', batch_order='desc') }},
 
-final as (
+outcomes as (
 
     select
         ranked.*,
@@ -155,15 +155,21 @@ final as (
         end as reject_reason
     from ranked
 
+),
+
+final as (
+
+    select
+        *,
+        {{ lakehouse.join_flags([
+            ('is_malformed_line', 'malformed_line'),
+            ('is_invalid_client_id', 'invalid_client_id'),
+            ('is_invalid_subscription_date', 'invalid_subscription_date'),
+            ('has_survivor_copy', 'duplicate_client'),
+        ]) }} as reject_reasons,
+        {{ lakehouse.build_id() }} as _build_id
+    from outcomes
+
 )
 
-select
-    *,
-    {{ lakehouse.join_flags([
-        ('is_malformed_line', 'malformed_line'),
-        ('is_invalid_client_id', 'invalid_client_id'),
-        ('is_invalid_subscription_date', 'invalid_subscription_date'),
-        ('has_survivor_copy', 'duplicate_client'),
-    ]) }} as reject_reasons,
-    {{ lakehouse.build_id() }} as _build_id
-from final
+select * from final

@@ -240,7 +240,7 @@ passing as (
 -- Rule 10: the survivor per id is the oldest batch's copy, then the first line in the file.
 {{ lakehouse.rank_passing_copies('purchase_id', batch_order='asc') }},
 
-final as (
+outcomes as (
 
     select
         ranked.*,
@@ -259,21 +259,27 @@ final as (
         end as reject_reason
     from ranked
 
+),
+
+final as (
+
+    select
+        *,
+        {{ lakehouse.join_flags([
+            ('is_malformed_line', 'malformed_line'),
+            ('is_invalid_purchase_id', 'invalid_purchase_id'),
+            ('is_invalid_client_id', 'invalid_client_id'),
+            ('is_unknown_product', 'unknown_product'),
+            ('is_invalid_price', 'invalid_price'),
+            ('is_invalid_quantity', 'invalid_quantity'),
+            ('is_invalid_purchase_date', 'invalid_purchase_date'),
+            ('is_future_purchase_date', 'future_purchase_date'),
+            ('is_orphan_purchase', 'orphan_purchase'),
+            ('has_survivor_copy', 'duplicate_purchase'),
+        ]) }} as reject_reasons,
+        {{ lakehouse.build_id() }} as _build_id
+    from outcomes
+
 )
 
-select
-    *,
-    {{ lakehouse.join_flags([
-        ('is_malformed_line', 'malformed_line'),
-        ('is_invalid_purchase_id', 'invalid_purchase_id'),
-        ('is_invalid_client_id', 'invalid_client_id'),
-        ('is_unknown_product', 'unknown_product'),
-        ('is_invalid_price', 'invalid_price'),
-        ('is_invalid_quantity', 'invalid_quantity'),
-        ('is_invalid_purchase_date', 'invalid_purchase_date'),
-        ('is_future_purchase_date', 'future_purchase_date'),
-        ('is_orphan_purchase', 'orphan_purchase'),
-        ('has_survivor_copy', 'duplicate_purchase'),
-    ]) }} as reject_reasons,
-    {{ lakehouse.build_id() }} as _build_id
-from final
+select * from final
