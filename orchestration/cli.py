@@ -6,6 +6,7 @@ import atexit
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -122,8 +123,11 @@ def _writer_lock(command: str):
         _fail(str(exc))
 
 
-def _prefect_environment() -> Callable[[], None]:
+def _prefect_environment(quiet_console: bool = True) -> Callable[[], None]:
     """Prefect keeps its local state in the project's state folder, with analytics off.
+
+    `quiet_console`: Prefect's console shows warnings only (the command prints its own summary);
+    its loggers stay at INFO, so a Prefect server still gets every log of the run.
 
     Without PREFECT_API_URL, a temporary local API server serves the command (prefect_api.py);
     it boots in the background, and the function returned waits for it: call it after the
@@ -134,7 +138,8 @@ def _prefect_environment() -> Callable[[], None]:
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if quiet_console:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     timeout = os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if os.environ.get("PREFECT_API_URL"):
         return lambda: None
@@ -357,10 +362,20 @@ def export_command(
         ),
     ] = None,
     target: TargetOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Publish even when the quality score is under QUALITY_THRESHOLD."
+        ),
+    ] = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Publish the warehouse's marts as Parquet and switch latest.json to them."""
+    """Publish the warehouse's marts as Parquet and switch latest.json to them.
+
+    The quality gate of `lakehouse run` applies: under QUALITY_THRESHOLD nothing is published
+    unless --force is given.
+    """
     from orchestration.export import ExportError, export
     from orchestration.storage import StorageError
     from orchestration.warehouse import WarehouseError
@@ -369,7 +384,7 @@ def export_command(
     with _writer_lock("lakehouse export"):
         try:
             with _progress("exporting models", None, not (quiet or as_json)) as advance:
-                result = export(as_of, progress=advance)
+                result = export(as_of, progress=advance, force=force)
         except (ExportError, StorageError, WarehouseError) as exc:
             _fail(str(exc))
     if as_json:
@@ -444,7 +459,11 @@ def run(
     if (dbt_tasks or get_settings().dbt_task_granularity) == "build":
         dbt_runner.parse_ahead(as_of)  # prefect-dbt's runner (one task per node) parses itself
     prefect_ready()
-    progress = console.status("running the pipeline…") if not (quiet or as_json) else _nothing()
+    progress = (
+        console.status("running the pipeline…")
+        if not (quiet or as_json)
+        else contextlib.nullcontext()
+    )
     with _flow_settings(temporary_api), progress:
         try:
             summary = pipeline(
@@ -455,15 +474,12 @@ def run(
             )
         except Exception as exc:  # the flow logged the details and wrote its artifact
             _fail(f"the run failed, nothing was published: {exc}")
+        except KeyboardInterrupt:
+            _fail("interrupted: nothing was published, the previous export stays in place", 130)
     if as_json:
         out.print_json(json.dumps(summary, default=str))
     elif not quiet:
         _print_run(summary)
-
-
-@contextlib.contextmanager
-def _nothing():
-    yield
 
 
 def _flow_settings(temporary_api: bool) -> contextlib.AbstractContextManager:
@@ -483,18 +499,10 @@ def _flow_settings(temporary_api: bool) -> contextlib.AbstractContextManager:
 
 
 def _skipped_lines(skipped: list[dict], shown: int = 3) -> list[str]:
-    """Why files were skipped, one line per reason with the first few names (a lake's every
-    earlier file is "already in bronze" on each run, so the names are not all listed)."""
-    by_reason: dict[str, list[str]] = {}
-    for item in skipped:
-        # "already in bronze as <key>" names the stored copy: files group on the reason alone.
-        reason = item["reason"].split(" as ", 1)[0]
-        by_reason.setdefault(reason, []).append(Path(item["file"]).name)
-    lines = []
-    for reason, names in by_reason.items():
-        more = f" and {len(names) - shown} more" if len(names) > shown else ""
-        lines.append(f"  skipped ({reason}): {', '.join(names[:shown])}{more}")
-    return lines
+    """Why files were skipped, one line per reason with the first few names."""
+    from orchestration.run_report import skipped_by_reason
+
+    return [f"  skipped ({reason}): {names}" for reason, names in skipped_by_reason(skipped, shown)]
 
 
 def _print_run(summary: dict) -> None:
@@ -568,7 +576,7 @@ def serve(
             "with `.venv/bin/prefect server start --host 127.0.0.1` and set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api (docker compose sets it for you)."
         )
-    _prefect_environment()
+    _prefect_environment(quiet_console=False)  # a served run's logs: in the console and the UI
     from prefect.client.schemas.schedules import CronSchedule
 
     schedule = cron or settings.schedule_cron
@@ -616,12 +624,13 @@ def docs(
     from orchestration import dbt_runner
 
     as_of = datetime.now(UTC).strftime("%Y-%m-%d")
-    try:
-        outcome = dbt_runner.run_dbt(["docs", "generate", "--vars", dbt_runner.dbt_vars(as_of)])
-    except dbt_runner.DbtError as exc:
-        _fail(str(exc))
+    with _writer_lock("lakehouse docs"):  # dbt opens the warehouse to read its catalog
+        try:
+            outcome = dbt_runner.run_dbt(["docs", "generate", "--vars", dbt_runner.dbt_vars(as_of)])
+        except dbt_runner.DbtError as exc:
+            _fail(str(exc))
     if not outcome.success:
-        _fail("dbt docs generate failed; see logs/dbt.log")
+        _fail(f"dbt docs generate failed; see {dbt_runner.log_file(get_settings())}")
     if serve:
         console.print(f"dbt docs on http://127.0.0.1:{port} (Ctrl+C to stop)")
         dbt_runner.run_dbt(
@@ -675,6 +684,9 @@ def main() -> None:
     is done, the exit handlers run (the temporary Prefect API stops, logs are flushed) and the
     process ends with the command's own exit code, without the finalization step.
     """
+    # A stop signal ends the command as Ctrl+C does, through the exit handlers below (the
+    # temporary Prefect API server stops with it), not in the middle of everything.
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     code: int | str | None = 0
     try:
         app()
@@ -693,6 +705,10 @@ def main() -> None:
     atexit._run_exitfuncs()
     _stop_children()
     os._exit(code or 0)
+
+
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 def _settings_errors(exc: ValidationError) -> list[str]:
@@ -732,7 +748,6 @@ def _stop_children() -> None:
     multiprocessing resource tracker is left alone: it ignores SIGTERM and exits when this
     process does (it waits for its pipe to close).
     """
-    import signal
     import time
 
     me, group = str(os.getpid()), str(os.getpgrp())

@@ -52,11 +52,12 @@ class DbtOutcome:
 def build_failure(outcome: DbtOutcome) -> str:
     """The error of a failed `dbt build`: the failed nodes, and for a failed model the likely
     cause after an upgrade (an incremental table whose columns the new code changed)."""
-    failed = ", ".join(outcome.failures[:10]) or "see logs/dbt.log"
+    log = log_file(get_settings())
+    failed = ", ".join(outcome.failures[:10]) or f"see {log}"
     message = f"dbt build failed: {failed}"
     if any(node.startswith("model.") for node in outcome.failures):
         message += (
-            " (details in logs/dbt.log; if it says the schemas of an incremental model are out of "
+            f" (details in {log}; if it says the schemas of an incremental model are out of "
             "sync, the project changed that model's columns: rebuild once with "
             "`lakehouse run --full-refresh`)"
         )
@@ -246,9 +247,12 @@ def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = Tru
         result = dbtRunner(manifest=manifest).invoke([*args, *project_args(settings), *flags])
     finally:
         release_dbt_connections()
+    if isinstance(result.exception, KeyboardInterrupt | SystemExit):
+        raise result.exception  # dbt caught Ctrl+C or a stop signal: the command stops, too
     nodes, timing = node_results(result.result)
     if result.exception is not None and not nodes:
-        raise DbtError(f"dbt {' '.join(args)} could not run: {result.exception}")
+        why = str(result.exception) or type(result.exception).__name__
+        raise DbtError(f"dbt {args[0]} could not run: {why}")
     outcome = DbtOutcome(args[0], bool(result.success), nodes, sum(timing.values()), timing)
     outcome.parsed_ahead = manifest is not None
     return outcome
@@ -267,7 +271,8 @@ def list_models(selection: list[str], settings: Settings | None = None) -> list[
     finally:
         release_dbt_connections()
     if not result.success:
-        raise DbtError(f"dbt {' '.join(args)} failed: {result.exception or 'see logs/dbt.log'}")
+        why = result.exception or f"see {log_file(settings)}"
+        raise DbtError(f"dbt {' '.join(args)} failed: {why}")
     return sorted(result.result or [])
 
 
@@ -275,6 +280,11 @@ def target_path(settings: Settings) -> Path:
     """Where dbt writes its artifacts (manifest.json, run_results.json, the docs site):
     DBT_TARGET_PATH, relative to the project as dbt resolves it, else the project's `target`."""
     return settings.dbt_project_dir / os.environ.get("DBT_TARGET_PATH", "target")
+
+
+def log_file(settings: Settings) -> Path:
+    """dbt's log file: under DBT_LOG_PATH, relative to the project as dbt resolves it."""
+    return settings.dbt_project_dir / os.environ.get("DBT_LOG_PATH", "logs") / "dbt.log"
 
 
 def node_results(results: object) -> tuple[dict[str, str], dict[str, float]]:

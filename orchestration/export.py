@@ -29,7 +29,7 @@ import duckdb
 from orchestration.dbt_runner import target_path
 from orchestration.layout import LATEST, RUNS_PREFIX, run_folder
 from orchestration.settings import Settings, get_settings
-from orchestration.storage import Lake
+from orchestration.storage import Lake, sql_string
 from orchestration.warehouse import warehouse_connection, warehouse_exists
 
 # Silver models published beside gold (the final staging models, SPEC §5).
@@ -160,7 +160,7 @@ def _copy(
     """Write `relation` (its export query, if known) to the Parquet file `target`; its rows."""
     query = query or _export_query(conn, relation)
     count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
-    conn.execute(f"copy ({query}) to '{target}' ({PARQUET_OPTIONS})")
+    conn.execute(f"copy ({query}) to {sql_string(target)} ({PARQUET_OPTIONS})")
     return count
 
 
@@ -260,6 +260,46 @@ def _json_value(value: object) -> object:
     return float(value)  # Decimal
 
 
+def quality_gate(settings: Settings) -> dict:
+    """The quality report of the warehouse, with the threshold and whether it passes.
+
+    Publishing only what passes keeps `latest.json` on the previous good export, so the
+    dashboard never shows a run whose data the team would not trust.
+    """
+    conn = warehouse_connection(settings)
+    try:
+        return _gate(conn, settings)
+    finally:
+        conn.close()
+
+
+def _gate(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
+    report = quality_report(conn)
+    score = report["overall"].get("quality_score")
+    report["threshold"] = settings.quality_threshold
+    report["passed"] = score is not None and score >= settings.quality_threshold
+    return report
+
+
+def gate_message(report: dict) -> str:
+    parts = [
+        f"{entity} {part.get('quality_score')}"
+        + "".join(
+            f", {count:,} {reason}"
+            for reason, count in sorted(
+                part.get("quarantine", {}).items(), key=lambda item: -item[1]
+            )[:3]
+            if count
+        )
+        for entity, part in sorted(report["entities"].items())
+    ]
+    return (
+        f"quality score {report['overall'].get('quality_score')} is below QUALITY_THRESHOLD="
+        f"{report['threshold']:g} ({'; '.join(parts)}). Nothing was published: the dashboard "
+        "keeps the previous export. Fix the source files or lower QUALITY_THRESHOLD."
+    )
+
+
 def built_as_of(conn: duckdb.DuckDBPyConnection, as_of_date: str | None) -> str:
     """The as_of_date the warehouse's marts were computed for, as gold.rpt_gold_summary records
     it. A different `as_of_date` is refused: recency, lifetimes and partial periods would be
@@ -292,13 +332,14 @@ def export(
     as_of_date: str | None,
     settings: Settings | None = None,
     run_id: str | None = None,
-    extra_manifest: dict | None = None,
     progress: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> ExportResult:
     """Write every gold and silver model of the warehouse to a new run folder, then publish it.
 
     `as_of_date` must be the one the warehouse was built for (None: the one it records; see
     `built_as_of`). `progress`, if given, is called with each model's name once it is written.
+    Under the quality threshold nothing is written unless `force` (the gate of `lakehouse run`).
     """
     settings = settings or get_settings()
     started = time.monotonic()
@@ -316,7 +357,7 @@ def export(
             f"no {settings.engine} warehouse under {settings.warehouse_path.parent}: "
             "run `lakehouse run` (or dbt build) first"
         )
-    conn = warehouse_connection(settings, read_only=False)
+    conn = warehouse_connection(settings)  # read-only: a reader beside it does not block it
     try:
         gold_models = _models_in(conn, "gold")
         if not gold_models:
@@ -325,6 +366,11 @@ def export(
             as_of_date = built_as_of(conn, as_of_date)
         elif as_of_date is None:
             raise ExportError("the warehouse has no gold.rpt_gold_summary: pass --as-of")
+        gate = _gate(conn, settings)
+        if not gate["passed"] and not force:
+            raise ExportError(
+                f"{gate_message(gate)} To publish it anyway: lakehouse export --force."
+            )
         result = ExportResult(run_id, folder, as_of_date, "")
         silver_models = _models_in(conn, "silver")
         if lake.is_local:
@@ -379,7 +425,6 @@ def export(
         "row_counts": {**result.gold, **result.silver},
         "export_sources": result.sources,
         "reused": sorted(result.reused),
-        **(extra_manifest or {}),
     }
     docs = target_path(settings) / "static_index.html"  # what `dbt docs generate` wrote
     if docs.exists():  # the dbt docs site (lineage), one self-contained page

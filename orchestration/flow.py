@@ -26,7 +26,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from orchestration import dbt_runner, run_report, unit_tests
-from orchestration.export import export, new_run_id, quality_report
+from orchestration.export import export, gate_message, new_run_id, quality_gate
 from orchestration.incremental import (
     CODE_VARIABLE,
     FULL_REFRESH_MODELS_VARIABLE,
@@ -38,7 +38,6 @@ from orchestration.ingest import IngestReport, ingest
 from orchestration.runlock import run_lock
 from orchestration.settings import PROJECT_ROOT, Settings, get_settings
 from orchestration.storage import CredentialsRefused, Lake
-from orchestration.warehouse import warehouse_connection
 
 
 def _retry_unless_refused(task, task_run, state) -> bool:
@@ -206,7 +205,8 @@ def docs_task(as_of_date: str) -> dbt_runner.DbtOutcome:
         get_settings(),
     )
     if not outcome.success:
-        raise dbt_runner.DbtError("dbt docs generate failed; see logs/dbt.log")
+        log = dbt_runner.log_file(get_settings())
+        raise dbt_runner.DbtError(f"dbt docs generate failed; see {log}")
     return outcome
 
 
@@ -251,6 +251,10 @@ class QualityGateFailed(RuntimeError):
     """The build passed its tests but the data is too poor to publish."""
 
 
+class NothingToBuild(RuntimeError):
+    """Bronze lacks an entity: silver reads both, and dbt would fail on a missing folder."""
+
+
 @task(name="check object store")
 def check_store_task() -> str:
     """Fail early, with the endpoint named, when the lake cannot be reached (bounded backoff)."""
@@ -261,40 +265,9 @@ def check_store_task() -> str:
 
 @task(name="quality gate")
 def quality_gate_task() -> dict:
-    """Read the quality report just built; fail the run before export when the score is low.
-
-    Failing here keeps `latest.json` on the previous good export, so the dashboard never shows
-    a run whose data the team would not trust.
-    """
-    settings = get_settings()
-    conn = warehouse_connection(settings)
-    try:
-        report = quality_report(conn)
-    finally:
-        conn.close()
-    score = report["overall"].get("quality_score")
-    report["threshold"] = settings.quality_threshold
-    report["passed"] = score is not None and score >= settings.quality_threshold
-    return report
-
-
-def _gate_message(report: dict) -> str:
-    parts = [
-        f"{entity} {part.get('quality_score')}"
-        + "".join(
-            f", {count:,} {reason}"
-            for reason, count in sorted(
-                part.get("quarantine", {}).items(), key=lambda item: -item[1]
-            )[:3]
-            if count
-        )
-        for entity, part in sorted(report["entities"].items())
-    ]
-    return (
-        f"quality score {report['overall'].get('quality_score')} is below QUALITY_THRESHOLD="
-        f"{report['threshold']:g} ({'; '.join(parts)}). Nothing was published: the dashboard "
-        "keeps the previous export. Fix the source files or lower QUALITY_THRESHOLD."
-    )
+    """Read the quality report just built; fail the run before export when the score is low
+    (`export.quality_gate`)."""
+    return quality_gate(get_settings())
 
 
 def release_freed_memory() -> None:
@@ -346,6 +319,12 @@ def pipeline(
 
             with stage("ingest"):
                 summary["ingest"] = ingest_task(sources).as_dict()
+            if missing := summary["ingest"]["missing_entities"]:
+                raise NothingToBuild(
+                    f"bronze holds no {' and no '.join(missing)} file yet, so there is nothing "
+                    "to build: land the CSV files first (lakehouse run --sources FOLDER, "
+                    "lakehouse ingest FOLDER, or put them in the landing area)"
+                )
 
             with stage("dbt build"):
                 per_node = (dbt_tasks or get_settings().dbt_task_granularity) == "node"
@@ -359,16 +338,16 @@ def pipeline(
             with stage("quality gate"):
                 summary["quality"] = quality_gate_task()
             if not summary["quality"]["passed"]:
-                raise QualityGateFailed(_gate_message(summary["quality"]))
+                raise QualityGateFailed(gate_message(summary["quality"]))
 
             with stage("dbt docs"):
                 docs_task(as_of_date)
 
             with stage("export"):
                 summary["export"] = export_task(as_of_date, run_id)
-    except Exception as exc:
-        summary["status"] = "failed"
-        summary["error"] = str(exc)
+    except BaseException as exc:  # a cancelled or interrupted run is no success either
+        summary["status"] = "failed" if isinstance(exc, Exception) else "interrupted"
+        summary["error"] = str(exc) or type(exc).__name__
         raise
     else:
         summary["status"] = "succeeded"

@@ -70,6 +70,8 @@ class IngestReport:
     landed: list[Landed] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    # Entities with no file in bronze yet, after this ingestion: silver reads both.
+    missing_entities: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -77,6 +79,7 @@ class IngestReport:
             "landed": [vars(item) for item in self.landed],
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
             "refused": [{"file": f, "reason": r} for f, r in self.refused],
+            "missing_entities": self.missing_entities,
             "seconds": round(self.seconds, 3),
         }
 
@@ -568,6 +571,8 @@ def ingest_sources(
             known[sha[:12]] = target_key
             report.landed.append(Landed(key, entity, target_key, rows, malformed))
             time.sleep(0.000002)  # distinct microsecond stamps keep batch order strict
+    stored = {key.split("/", 1)[0] for key in known.values()}
+    report.missing_entities = [entity for entity in ENTITIES if entity not in stored]
     report.seconds = time.monotonic() - started
     return report
 

@@ -94,7 +94,13 @@ class LocalApi:
             "PREFECT__SERVER_EPHEMERAL": "1",
             "PREFECT__SERVER_FINAL": "1",
         }
-        self._process = subprocess.Popen(_server_command(port), env=environment)
+        # A session of its own: Ctrl+C in a terminal signals the whole foreground group, and a
+        # server in it died at once, leaving the interrupted flow to retry a dead API for
+        # minutes. Out of the group, it outlives the interrupt long enough for the flow to record
+        # how the run ended, and stops when the command exits.
+        self._process = subprocess.Popen(
+            _server_command(port), env=environment, start_new_session=True
+        )
         atexit.register(_stop, self._process)
 
     def wait(self) -> str:

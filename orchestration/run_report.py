@@ -6,6 +6,8 @@ summary, and it never contains a credential: the summary holds counts, keys and 
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 LAYER_ROWS = ("bronze", "silver", "quarantined")
 
 
@@ -22,6 +24,21 @@ def _table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> list[str]
     ]
 
 
+def skipped_by_reason(skipped: list[dict], shown: int = 3) -> list[tuple[str, str]]:
+    """(reason, the first few file names and how many more) per reason a file was skipped: a
+    lake's every earlier file is "already in bronze" on each run, so names are not all listed."""
+    by_reason: dict[str, list[str]] = {}
+    for item in skipped:
+        # "already in bronze as <key>" names the stored copy: files group on the reason alone.
+        reason = item["reason"].split(" as ", 1)[0]
+        by_reason.setdefault(reason, []).append(PurePath(item["file"]).name)
+    grouped = []
+    for reason, names in by_reason.items():
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        grouped.append((reason, f"{', '.join(names[:shown])}{more}"))
+    return grouped
+
+
 def _count(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
@@ -29,7 +46,7 @@ def _count(value: object) -> str:
 def render(summary: dict) -> str:
     """Markdown: files, rows per layer, quarantine by reason, score, tests, exports, durations."""
     published = summary.get("export", {}).get("run_id")
-    status = summary.get("status", "succeeded")
+    status = summary.get("status", "unknown")
     lines = [
         f"# Lakehouse run {summary['run_id']}: {status}",
         "",
@@ -46,7 +63,9 @@ def render(summary: dict) -> str:
         files = [
             (f"`{item['source']}`", f"landed, {item['rows']:,} rows") for item in ingest["landed"]
         ]
-        files += [(f"`{item['file']}`", f"skipped: {item['reason']}") for item in ingest["skipped"]]
+        files += [
+            (names, f"skipped: {reason}") for reason, names in skipped_by_reason(ingest["skipped"])
+        ]
         files += [(f"`{item['file']}`", f"refused: {item['reason']}") for item in ingest["refused"]]
         lines += _table(("file", "outcome"), files) or ["No file in the landing area.", ""]
 

@@ -708,6 +708,16 @@ def test_quality_gate_fails_before_export_and_keeps_previous_data(
     assert re.search(r"^# Lakehouse run \S+: failed$", report, re.MULTILINE), report
     assert "published: **nothing (the previous export stays in place)**" in report
 
+    # A standalone export of that warehouse applies the same gate, unless told --force.
+    refused = lakehouse(
+        "export", env={**race.env, "QUALITY_THRESHOLD": "99.9"}, check=False, timeout=RUN_TIMEOUT
+    )
+    message = flat(refused.stdout + refused.stderr)
+    assert refused.returncode == 1, message
+    assert "is below QUALITY_THRESHOLD=99.9" in message
+    assert "To publish it anyway: lakehouse export --force." in message
+    assert latest_path.read_bytes() == before
+
 
 def test_an_incremental_table_from_older_models_fails_the_run_until_a_full_refresh(race):
     """Fault: the warehouse holds an incremental table written by older models (a column the

@@ -150,3 +150,18 @@ def test_second_ingest_skips_everything_already_landed(landed):
     already = next(line for line in lines if "already in bronze" in line)
     assert already.endswith(" and 2 more") and already.count(".csv") == 3, already
     assert "notes.txt" in next(line for line in lines if "not a .csv file" in line)
+
+
+def test_a_run_without_purchases_in_bronze_builds_nothing_and_says_what_to_land(tmp_path):
+    src = tmp_path / "only-clients"
+    src.mkdir()
+    (src / "clients.csv").write_text(f"{CLIENT_HEADER}\n1,Ann,ann@x.com,2024-01-01,France\n")
+    lake = tmp_path / "lake"
+    env = clean_env(LAKE_DIR=str(lake), LAKEHOUSE_STATE_DIR=str(tmp_path / "state"), COLUMNS="300")
+    result = lakehouse("run", "--sources", str(src), env=env, check=False)
+    message = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1, message
+    assert "bronze holds no purchases file yet, so there is nothing to build" in message
+    assert "lakehouse run --sources FOLDER" in message
+    assert len(list((lake / "bronze").rglob("clients__*.csv"))) == 1  # what landed stays
+    assert not (lake / "warehouse" / "lakehouse.duckdb").exists()  # dbt never started

@@ -156,3 +156,17 @@ def test_run_report_artifact(served_run):
     assert "fct_sales" in text and "## Duration per stage" in text
     latest = read_latest(served_run["lake"] / "gold")
     assert latest["run_id"] in text
+
+
+def test_served_run_logs_reach_the_server(served_run):
+    # The run's own INFO logs (what it landed or skipped, what dbt builds) are in the Prefect UI.
+    def messages():
+        logs = api(
+            served_run["api"],
+            "/logs/filter",
+            {"logs": {"flow_run_id": {"any_": [served_run["flow_run_id"]]}}, "limit": 200},
+        )
+        return [log["message"] for log in logs if log["level"] == 20] or None
+
+    info = wait_for("the run's INFO logs", messages, timeout=60)
+    assert any(message.startswith("silver: ") for message in info), info[:20]

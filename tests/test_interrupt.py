@@ -1,0 +1,70 @@
+"""Ctrl+C during `lakehouse run`: the run stops at once, says so, publishes nothing and leaves
+no server behind (the temporary Prefect API included)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, ROOT, clean_env
+
+pytestmark = pytest.mark.e2e
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose environment holds `marker` (this test's own state folder)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                state = (environ.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_sources):
+    lake, state = tmp_path / "lake", tmp_path / "state-interrupt"
+    # No PREFECT_API_URL: the run boots its temporary API server, the case a terminal user has.
+    env = clean_env(LAKE_DIR=str(lake), LAKEHOUSE_STATE_DIR=str(state))
+    env.pop("PREFECT_API_URL", None)
+    log = tmp_path / "run.log"
+    with open(log, "wb") as output:
+        run = subprocess.Popen(
+            [str(BIN / "lakehouse"), "run", "--sources", str(clean_sources)],
+            env=env,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group, as a terminal's foreground job
+        )
+    try:
+        deadline = time.monotonic() + 240
+        warehouse = lake / "warehouse" / "lakehouse.duckdb"
+        while not warehouse.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # the dbt build opens the warehouse
+        assert warehouse.exists(), log.read_text()
+        time.sleep(1.0)
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl+C sends: the whole foreground group
+        interrupted_at = time.monotonic()
+        code = run.wait(timeout=120)
+        seconds = time.monotonic() - interrupted_at
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert code == 130, text
+    assert "interrupted: nothing was published" in text, text
+    assert not (lake / "gold" / "latest.json").exists()
+    print(f"stopped {seconds:.1f} s after Ctrl+C")
+    deadline = time.monotonic() + 10
+    while processes_with(str(state)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_with(str(state)) == [], "a process of the run outlived it"
