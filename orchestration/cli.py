@@ -113,14 +113,16 @@ def _progress(description: str, total: float | None, enabled: bool):
 
 
 @contextlib.contextmanager
-def _writer_lock(command: str):
+def _writer_lock(command: str, refused: str = ""):
+    """The warehouse's run lock for `command`; `refused` prefixes the message when another
+    process holds it."""
     from orchestration.runlock import RunLocked, run_lock
 
     try:
         with run_lock(command):
             yield
     except RunLocked as exc:
-        _fail(str(exc))
+        _fail(f"{refused}{exc}")
 
 
 def _prefect_environment(quiet_console: bool = True) -> Callable[[], None]:
@@ -447,35 +449,38 @@ def run(
     if sources is not None and not sources.exists():
         _fail(f"--sources {sources}: no such file or folder")
     _refuse_cluster_target("run")
-    # The store first: it picks its ports, and the API server would otherwise hold one it was
-    # just given back while booting.
-    _ensure_store(quiet or as_json)
-    temporary_api = not os.environ.get("PREFECT_API_URL")
-    prefect_ready = _prefect_environment()
-    from orchestration import dbt_runner
-    from orchestration.flow import pipeline  # Prefect and dbt load while the API boots
+    # The lock before anything else: a second run is refused at once, before Prefect boots and
+    # dbt parses (the flow takes the same lock again, for served runs).
+    with _writer_lock("lakehouse run", refused="the run did not start, nothing was published: "):
+        # The store first: it picks its ports, and the API server would otherwise hold one it was
+        # just given back while booting.
+        _ensure_store(quiet or as_json)
+        temporary_api = not os.environ.get("PREFECT_API_URL")
+        prefect_ready = _prefect_environment()
+        from orchestration import dbt_runner
+        from orchestration.flow import pipeline  # Prefect and dbt load while the API boots
 
-    as_of = as_of or datetime.now(UTC).strftime("%Y-%m-%d")
-    if (dbt_tasks or get_settings().dbt_task_granularity) == "build":
-        dbt_runner.parse_ahead(as_of)  # prefect-dbt's runner (one task per node) parses itself
-    prefect_ready()
-    progress = (
-        console.status("running the pipeline…")
-        if not (quiet or as_json)
-        else contextlib.nullcontext()
-    )
-    with _flow_settings(temporary_api), progress:
-        try:
-            summary = pipeline(
-                sources=str(sources.resolve()) if sources else None,
-                as_of_date=as_of,
-                dbt_tasks=dbt_tasks,
-                full_refresh=full_refresh,
-            )
-        except Exception as exc:  # the flow logged the details and wrote its artifact
-            _fail(f"the run failed, nothing was published: {exc}")
-        except KeyboardInterrupt:
-            _fail("interrupted: nothing was published, the previous export stays in place", 130)
+        as_of = as_of or datetime.now(UTC).strftime("%Y-%m-%d")
+        if (dbt_tasks or get_settings().dbt_task_granularity) == "build":
+            dbt_runner.parse_ahead(as_of)  # prefect-dbt's runner (one task per node) parses itself
+        prefect_ready()
+        progress = (
+            console.status("running the pipeline…")
+            if not (quiet or as_json)
+            else contextlib.nullcontext()
+        )
+        with _flow_settings(temporary_api), progress:
+            try:
+                summary = pipeline(
+                    sources=str(sources.resolve()) if sources else None,
+                    as_of_date=as_of,
+                    dbt_tasks=dbt_tasks,
+                    full_refresh=full_refresh,
+                )
+            except Exception as exc:  # the flow logged the details and wrote its artifact
+                _fail(f"the run failed, nothing was published: {exc}")
+            except KeyboardInterrupt:
+                _fail("interrupted: nothing was published, the previous export stays in place", 130)
     if as_json:
         out.print_json(json.dumps(summary, default=str))
     elif not quiet:
@@ -576,6 +581,15 @@ def serve(
             "with `.venv/bin/prefect server start --host 127.0.0.1` and set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api (docker compose sets it for you)."
         )
+    from orchestration.prefect_api import healthy
+
+    url = os.environ["PREFECT_API_URL"]
+    if not healthy(url):
+        _fail(
+            f"PREFECT_API_URL={url} does not answer ({url}/health): start the Prefect server "
+            "(`.venv/bin/prefect server start --host 127.0.0.1`, or `docker compose up -d`) or "
+            "fix the URL."
+        )
     _prefect_environment(quiet_console=False)  # a served run's logs: in the console and the UI
     from prefect.client.schemas.schedules import CronSchedule
 
@@ -622,9 +636,12 @@ def docs(
 ) -> None:
     """Generate the dbt docs (lineage site) and serve them on 127.0.0.1."""
     from orchestration import dbt_runner
+    from orchestration.export import recorded_as_of
 
-    as_of = datetime.now(UTC).strftime("%Y-%m-%d")
     with _writer_lock("lakehouse docs"):  # dbt opens the warehouse to read its catalog
+        # The business date the warehouse was built for: the docs show what was built, and the
+        # build's vars let dbt reuse its parse.
+        as_of = recorded_as_of(get_settings()) or datetime.now(UTC).strftime("%Y-%m-%d")
         try:
             outcome = dbt_runner.run_dbt(["docs", "generate", "--vars", dbt_runner.dbt_vars(as_of)])
         except dbt_runner.DbtError as exc:

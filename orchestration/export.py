@@ -30,7 +30,7 @@ from orchestration.dbt_runner import target_path
 from orchestration.layout import LATEST, RUNS_PREFIX, run_folder
 from orchestration.settings import Settings, get_settings
 from orchestration.storage import Lake, sql_string
-from orchestration.warehouse import warehouse_connection, warehouse_exists
+from orchestration.warehouse import WarehouseError, warehouse_connection, warehouse_exists
 
 # Silver models published beside gold (the final staging models, SPEC §5).
 SILVER_MODELS = (
@@ -298,6 +298,23 @@ def gate_message(report: dict) -> str:
         f"{report['threshold']:g} ({'; '.join(parts)}). Nothing was published: the dashboard "
         "keeps the previous export. Fix the source files or lower QUALITY_THRESHOLD."
     )
+
+
+def recorded_as_of(settings: Settings) -> str | None:
+    """The as_of_date gold.rpt_gold_summary records; None without a built warehouse."""
+    if not warehouse_exists(settings):
+        return None
+    try:
+        conn = warehouse_connection(settings)
+    except (duckdb.Error, WarehouseError):
+        return None
+    try:
+        row = conn.execute("select as_of_date from gold.rpt_gold_summary").fetchone()
+    except duckdb.Error:  # no gold layer yet
+        return None
+    finally:
+        conn.close()
+    return str(row[0]) if row and row[0] is not None else None
 
 
 def built_as_of(conn: duckdb.DuckDBPyConnection, as_of_date: str | None) -> str:

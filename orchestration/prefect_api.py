@@ -51,7 +51,8 @@ def _server_command(port: int) -> list[str]:
     ]
 
 
-def _healthy(api_url: str) -> bool:
+def healthy(api_url: str) -> bool:
+    """Whether a Prefect API answers its health check."""
     try:
         with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
             return response.status == 200
@@ -106,7 +107,7 @@ class LocalApi:
     def wait(self) -> str:
         """The API URL, once the server answers its health check."""
         while self._process.poll() is None and time.monotonic() < self._deadline:
-            if _healthy(self.api_url):
+            if healthy(self.api_url):
                 return self.api_url
             time.sleep(0.1)
         code = self._process.poll()

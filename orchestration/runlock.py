@@ -25,6 +25,11 @@ class RunLocked(RuntimeError):
     """Another process holds the run lock."""
 
 
+# Locks this process holds: taking one again (`lakehouse run` takes it before booting Prefect,
+# then its flow, which a served run enters directly, takes it too) is a no-op, not a deadlock.
+_held: set[Path] = set()
+
+
 def lock_path(settings: Settings) -> Path:
     return settings.warehouse_path.parent / "run.lock"
 
@@ -47,6 +52,9 @@ def run_lock(
     settings = settings or get_settings()
     wait = settings.run_lock_wait_seconds if wait_seconds is None else wait_seconds
     path = lock_path(settings)
+    if path in _held:
+        yield path
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")  # noqa: SIM115 - held open for the whole block
     deadline = time.monotonic() + wait
@@ -68,6 +76,8 @@ def run_lock(
         since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         handle.write(json.dumps({"pid": os.getpid(), "command": command, "since": since}))
         handle.flush()
+        _held.add(path)
         yield path
     finally:
+        _held.discard(path)
         handle.close()  # closing the descriptor releases the flock

@@ -97,3 +97,15 @@ def test_the_store_status_under_lake_dir_says_no_store_is_used(tmp_path):
     assert result.returncode == 0
     assert f"LAKE_DIR is set: the lake is the folder {tmp_path / 'lake'}" in result.stdout
     assert "running" not in result.stdout
+
+
+def test_serve_with_a_prefect_api_url_that_does_not_answer_says_so(tmp_path):
+    from tests.conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/api"  # nothing listens there
+    env = clean_env(LAKE_DIR=str(tmp_path / "lake"), PREFECT_API_URL=url, COLUMNS="300")
+    result = lakehouse("serve", env=env, check=False, timeout=60)
+    message = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1, message
+    assert f"PREFECT_API_URL={url} does not answer" in message
+    assert "Traceback" not in message
