@@ -222,10 +222,8 @@ CODE_VARIABLE = "LAKEHOUSE_CODE_FINGERPRINT"
 CHANGED_INCREMENTAL_MODELS = "state:modified+,config.materialized:incremental"
 
 
-CODE_CHANGED = (
-    "the project code changed since the unit tests last passed, and no incremental table is "
-    "stored yet: every silver model built"
-)
+NEW_WAREHOUSE = "a new warehouse (no incremental table stored yet): every silver model built"
+CODE_CHANGED_ON_SPARK = "the project code changed: on Spark every silver model is built in full"
 
 CODE_CHANGED_ELSEWHERE = (
     "the project code changed, not that of an incremental model or of anything it reads: the "
@@ -323,8 +321,10 @@ def code_change_selection(as_of_date: str, settings: Settings) -> BuildSelection
     outside the flow), every incremental model is rebuilt in full. Nothing is left out: a model
     is up to date with the data, not with code it was not built with, and the unit tests of a
     model left out would not run."""
-    if settings.engine == "spark" or not settings.warehouse_path.exists():
-        return BuildSelection(["build"], CODE_CHANGED)  # no incremental table stored yet
+    if settings.engine == "spark":
+        return BuildSelection(["build"], CODE_CHANGED_ON_SPARK)
+    if not settings.warehouse_path.exists():
+        return BuildSelection(["build"], NEW_WAREHOUSE)
     manifest = built_code_path(settings) / "manifest.json"
     vars_args = ["--vars", dbt_runner.dbt_vars(as_of_date)]
     models = None

@@ -61,17 +61,20 @@ class UnitTestPlan:
     fingerprint: str
     passed_at: str | None = None  # when the unit tests last passed on this code
     code_changed: bool = True  # since they last passed (DBT_UNIT_TESTS=always aside)
-
-    def dbt_args(self) -> list[str]:
-        return [] if self.run else ["--exclude-resource-type", "unit_test"]
+    first_build: bool = False  # no pass recorded beside this warehouse yet
 
     def describe(self) -> str:
+        if self.first_build:
+            return "run (the first build of this warehouse)"
         if self.run:
             return "run (project code changed since they last passed, or DBT_UNIT_TESTS=always)"
         return (
             f"skipped: the project code is unchanged since they all passed ({self.passed_at}); "
             "DBT_UNIT_TESTS=always runs them on every build"
         )
+
+    def dbt_args(self) -> list[str]:
+        return [] if self.run else ["--exclude-resource-type", "unit_test"]
 
 
 def plan(settings: Settings) -> UnitTestPlan:
@@ -81,6 +84,8 @@ def plan(settings: Settings) -> UnitTestPlan:
         record = json.loads(record_path(settings).read_text())
     except (OSError, ValueError):
         record = {}
+    if not record:
+        return UnitTestPlan(True, fingerprint, first_build=True)
     if record.get("fingerprint") != fingerprint:
         return UnitTestPlan(True, fingerprint)
     if settings.dbt_unit_tests == "always":

@@ -27,6 +27,7 @@ def test_unit_tests_run_until_they_pass_then_only_when_the_code_changes(settings
     first = unit_tests.plan(settings)
     assert first.run and first.dbt_args() == []  # nothing recorded: run them
     assert first.code_changed  # and build every silver model (orchestration/incremental.py)
+    assert first.describe() == "run (the first build of this warehouse)"
 
     unit_tests.record_pass(settings, first, passed=0)  # a build that ran none records nothing
     assert unit_tests.plan(settings).run
@@ -63,6 +64,7 @@ def test_any_change_to_the_code_runs_them_again(settings, changed):
     path.write_text(path.read_text() + "\n")
     changed_plan = unit_tests.plan(settings)
     assert changed_plan.run and changed_plan.code_changed
+    assert changed_plan.describe().startswith("run (project code changed since they last passed")
 
 
 def test_a_new_model_file_runs_them_again(settings):
