@@ -300,6 +300,16 @@ def gate_message(report: dict) -> str:
     )
 
 
+def _last_build_passed(conn: duckdb.DuckDBPyConnection) -> bool | None:
+    """Whether the last `dbt build` passed every test (table `build_check`, kept by
+    macros/test_scope.sql); None where nothing records it (Spark, no build by this project)."""
+    try:
+        row = conn.execute("select passed from main.build_check").fetchone()
+    except duckdb.Error:
+        return None
+    return bool(row[0]) if row else None
+
+
 def recorded_as_of(settings: Settings) -> str | None:
     """The as_of_date gold.rpt_gold_summary records; None without a built warehouse."""
     if not warehouse_exists(settings):
@@ -356,7 +366,8 @@ def export(
 
     `as_of_date` must be the one the warehouse was built for (None: the one it records; see
     `built_as_of`). `progress`, if given, is called with each model's name once it is written.
-    Under the quality threshold nothing is written unless `force` (the gate of `lakehouse run`).
+    Nothing is written when the last build did not pass its tests or the quality score is under
+    the threshold (the checks of `lakehouse run`), unless `force`.
     """
     settings = settings or get_settings()
     started = time.monotonic()
@@ -383,6 +394,12 @@ def export(
             as_of_date = built_as_of(conn, as_of_date)
         elif as_of_date is None:
             raise ExportError("the warehouse has no gold.rpt_gold_summary: pass --as-of")
+        if not force and _last_build_passed(conn) is False:
+            raise ExportError(
+                "the last dbt build (or dbt test) on this warehouse did not pass every test, or "
+                "tested nothing: rebuild it with `lakehouse run`. To publish it anyway: "
+                "lakehouse export --force."
+            )
         gate = _gate(conn, settings)
         if not gate["passed"] and not force:
             raise ExportError(

@@ -39,8 +39,8 @@ NEW_CLIENT = 990_000_001
 CHANGED = {"stg_retail__clients", "dim_clients", "stg_retail__purchases"}
 
 
-def export(env: dict[str, str]) -> dict:
-    result = lakehouse("export", "--as-of", AS_OF, "--json", env=env)
+def export(env: dict[str, str], *options: str) -> dict:
+    result = lakehouse("export", "--as-of", AS_OF, "--json", *options, env=env)
     return json.loads(result.stdout)
 
 
@@ -83,7 +83,9 @@ def exports(tmp_path_factory):
         (like,) = conn.execute(STORED_LINES.format(limit=1)).fetchall()
     ingest_lines(env, base / "late" / "purchases_002.csv", (NEW_PURCHASE, *like[1:]))
     build(env, target, "--select", "+dim_clients", "base_retail__purchases")
-    third = export(env)
+    # That partial build leaves rpt_client_kpis a client short (its row-count test fails): an
+    # export refuses such a warehouse unless forced, and here the files it writes are the point.
+    third = export(env, "--force")
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         tables = {
             f"{schema}.{name}"
@@ -147,7 +149,8 @@ def test_a_retried_export_of_the_same_run_writes_its_files_again(exports, monkey
     from orchestration.export import export as export_in_process
     from orchestration.settings import Settings
 
-    again = export_in_process(AS_OF, Settings(), run_id=third["run_id"])
+    # The warehouse of the partial build `third` published, forced as it was.
+    again = export_in_process(AS_OF, Settings(), run_id=third["run_id"], force=True)
     assert again.reused == []
     with duckdb.connect(str(lake / "warehouse" / "lakehouse.duckdb"), read_only=True) as conn:
         for relation, file in published(lake, vars(again)).items():
@@ -201,3 +204,26 @@ def test_an_export_takes_the_as_of_date_the_warehouse_was_built_for(exports):
     assert f"the warehouse was built as of {AS_OF}, not {other}" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert json.loads((lake / "gold" / "latest.json").read_text()) == latest
+
+
+def test_an_export_of_a_build_that_did_not_pass_is_refused_unless_forced(exports):
+    """A standalone export publishes only a warehouse whose last build passed every test (as
+    `lakehouse run` does); `--force` publishes it anyway."""
+    lake, *_ = exports
+    env = flow_build_env(LAKE_DIR=str(lake), LAKEHOUSE_STATE_DIR=str(lake.parent / "state"))
+    warehouse = lake / "warehouse" / "lakehouse.duckdb"
+    before = (lake / "gold" / "latest.json").read_bytes()
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("update main.build_check set passed = false")  # as after a failed test
+    try:
+        refused = lakehouse("export", env={**env, "COLUMNS": "250"}, check=False)
+        message = " ".join(refused.stderr.split())
+        assert refused.returncode == 1, message
+        assert "the last dbt build (or dbt test) on this warehouse did not pass" in message
+        assert (lake / "gold" / "latest.json").read_bytes() == before
+        forced = json.loads(lakehouse("export", "--force", "--json", env=env).stdout)
+        latest = json.loads((lake / "gold" / "latest.json").read_text())
+        assert latest["run_id"] == forced["run_id"]
+    finally:
+        with duckdb.connect(str(warehouse)) as conn:
+            conn.execute("update main.build_check set passed = true")
