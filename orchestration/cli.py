@@ -440,7 +440,13 @@ def run(
         ),
     ] = False,
     quiet: QuietOption = False,
-    as_json: JsonOption = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the run's summary as JSON on stdout, a failed run's too (status, error).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole pipeline as a Prefect flow: ingest → dbt build → quality gate → docs → export.
 
@@ -478,13 +484,24 @@ def run(
                     full_refresh=full_refresh,
                 )
             except Exception as exc:  # the flow logged the details and wrote its artifact
-                _fail(f"the run failed, nothing was published: {exc}")
-            except KeyboardInterrupt:
-                _fail("interrupted: nothing was published, the previous export stays in place", 130)
+                _run_failed(exc, as_json, f"the run failed, nothing was published: {exc}")
+            except KeyboardInterrupt as exc:
+                message = "interrupted: nothing was published, the previous export stays in place"
+                _run_failed(exc, as_json, message, 130)
     if as_json:
         out.print_json(json.dumps(summary, default=str))
     elif not quiet:
         _print_run(summary)
+
+
+def _run_failed(exc: BaseException, as_json: bool, message: str, code: int = 1) -> None:
+    """End a run that published nothing: `message` on stderr and, with --json, the flow's
+    summary so far on stdout (its status, error and the stages that ran), as for a success."""
+    if as_json:
+        failed = "failed" if isinstance(exc, Exception) else "interrupted"
+        summary = getattr(exc, "run_summary", None) or {"status": failed, "error": str(exc)}
+        out.print_json(json.dumps(summary, default=str))
+    _fail(message, code)
 
 
 def _flow_settings(temporary_api: bool) -> contextlib.AbstractContextManager:

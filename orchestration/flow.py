@@ -348,6 +348,8 @@ def pipeline(
     except BaseException as exc:  # a cancelled or interrupted run is no success either
         summary["status"] = "failed" if isinstance(exc, Exception) else "interrupted"
         summary["error"] = str(exc) or type(exc).__name__
+        with suppress(AttributeError):  # what `lakehouse run --json` prints of a failed run
+            exc.run_summary = summary
         raise
     else:
         summary["status"] = "succeeded"

@@ -158,10 +158,16 @@ def test_a_run_without_purchases_in_bronze_builds_nothing_and_says_what_to_land(
     (src / "clients.csv").write_text(f"{CLIENT_HEADER}\n1,Ann,ann@x.com,2024-01-01,France\n")
     lake = tmp_path / "lake"
     env = clean_env(LAKE_DIR=str(lake), LAKEHOUSE_STATE_DIR=str(tmp_path / "state"), COLUMNS="300")
-    result = lakehouse("run", "--sources", str(src), env=env, check=False)
-    message = " ".join((result.stdout + result.stderr).split())
+    result = lakehouse("run", "--sources", str(src), "--json", env=env, check=False)
+    message = " ".join(result.stderr.split())
     assert result.returncode == 1, message
     assert "bronze holds no purchases file yet, so there is nothing to build" in message
     assert "lakehouse run --sources FOLDER" in message
+    # --json: the summary of the failed run on stdout, as far as it went.
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "failed", summary
+    assert "nothing to build" in summary["error"]
+    assert [landed["source"] for landed in summary["ingest"]["landed"]] == ["clients.csv"]
+    assert set(summary["stages"]) == {"check object store", "ingest"}
     assert len(list((lake / "bronze").rglob("clients__*.csv"))) == 1  # what landed stays
     assert not (lake / "warehouse" / "lakehouse.duckdb").exists()  # dbt never started
