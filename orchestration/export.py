@@ -319,11 +319,16 @@ def recorded_as_of(settings: Settings) -> str | None:
     except (duckdb.Error, WarehouseError):
         return None
     try:
-        row = conn.execute("select as_of_date from gold.rpt_gold_summary").fetchone()
+        return _summary_as_of(conn)
     except duckdb.Error:  # no gold layer yet
         return None
     finally:
         conn.close()
+
+
+def _summary_as_of(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """gold.rpt_gold_summary's as_of_date (a DATE) as ISO text; None when it records none."""
+    row = conn.execute("select as_of_date from gold.rpt_gold_summary").fetchone()
     return str(row[0]) if row and row[0] is not None else None
 
 
@@ -331,8 +336,7 @@ def built_as_of(conn: duckdb.DuckDBPyConnection, as_of_date: str | None) -> str:
     """The as_of_date the warehouse's marts were computed for, as gold.rpt_gold_summary records
     it. A different `as_of_date` is refused: recency, lifetimes and partial periods would be
     published under a date they were not computed for."""
-    row = conn.execute("select as_of_date from gold.rpt_gold_summary").fetchone()
-    built = str(row[0]) if row and row[0] is not None else None  # a DATE: ISO text
+    built = _summary_as_of(conn)
     if built is None:
         if as_of_date is None:
             raise ExportError(
