@@ -1,24 +1,30 @@
-{#- One row per day between two date expressions, inclusive, in a column named `name`. -#}
-{% macro date_spine(start_date, end_date, name) -%}
-    {{ return(adapter.dispatch('date_spine', 'lakehouse')(start_date, end_date, name)) }}
+{#-
+    One row per day from `first_date` to `last_date` inclusive, in a column named `name`: the two
+    bounds are columns of `bounds`, a relation of one row (null bounds give no row).
+-#}
+{% macro date_spine(bounds, first_date, last_date, name) -%}
+    {{ return(adapter.dispatch('date_spine', 'lakehouse')(bounds, first_date, last_date, name)) }}
 {%- endmacro %}
 
-{% macro default__date_spine(start_date, end_date, name) -%}
-    select cast(range as date) as {{ name }}
-    from range(
-        cast({{ start_date }} as timestamp),
-        cast({{ end_date }} as timestamp) + interval 1 day,
-        interval 1 day
-    )
+{% macro default__date_spine(bounds, first_date, last_date, name) -%}
+    select
+        cast(unnest(generate_series(
+            cast({{ first_date }} as timestamp),
+            cast({{ last_date }} as timestamp),
+            interval 1 day
+        )) as date) as {{ name }}
+    from {{ bounds }}
 {%- endmacro %}
 
-{#- Spark: sequence() of dates, exploded (null bounds give no row, like DuckDB's range). -#}
-{% macro spark__date_spine(start_date, end_date, name) -%}
-    select explode(sequence(
-        cast({{ start_date }} as date),
-        cast({{ end_date }} as date),
-        interval 1 day
-    )) as {{ name }}
+{#- Spark: sequence() of dates, exploded. -#}
+{% macro spark__date_spine(bounds, first_date, last_date, name) -%}
+    select
+        explode(sequence(
+            cast({{ first_date }} as date),
+            cast({{ last_date }} as date),
+            interval 1 day
+        )) as {{ name }}
+    from {{ bounds }}
 {%- endmacro %}
 
 {#- The calendar attributes of a date (ISO week and day of week, Monday = 1). -#}

@@ -1,6 +1,7 @@
 {#-
     De-duplication of the base models (SPEC §3: `duplicate_client`, `duplicate_purchase`), over a
-    CTE `passing` of lines with `passes_row_rules` (every earlier rule passed). Renders three CTEs:
+    CTE `passing` of lines with `has_passed_row_rules` (every earlier rule passed). Renders three
+    CTEs:
 
     - `contested_ids`: the ids whose lines need more than the line itself — several passing lines
       (to rank) or a refused line beside a passing one (it has a survivor elsewhere). One narrow
@@ -18,12 +19,12 @@ contested_ids as (
 
     select
         {{ key }},
-        sum(case when passes_row_rules then 1 else 0 end) as passing_copies
+        sum(case when has_passed_row_rules then 1 else 0 end) as passing_copies
     from passing
     where {{ key }} is not null
     group by {{ key }}
     -- A passing line and any other line: a second passing copy, or a refused one beside it.
-    having sum(case when passes_row_rules then 1 else 0 end) > 0 and count(*) > 1
+    having sum(case when has_passed_row_rules then 1 else 0 end) > 0 and count(*) > 1
 
 ),
 
@@ -41,7 +42,7 @@ copy_ranks as (
     from passing
     inner join contested_ids
         on passing.{{ key }} = contested_ids.{{ key }}
-    where passing.passes_row_rules and contested_ids.passing_copies > 1
+    where passing.has_passed_row_rules and contested_ids.passing_copies > 1
 
 ),
 
@@ -49,8 +50,10 @@ ranked as (
 
     select
         passing.*,
-        case when passing.passes_row_rules then coalesce(copy_ranks.copy_rank, 1) end as copy_rank,
-        coalesce(passing.passes_row_rules, false) or contested_ids.{{ key }} is not null
+        case
+            when passing.has_passed_row_rules then coalesce(copy_ranks.copy_rank, 1)
+        end as copy_rank,
+        coalesce(passing.has_passed_row_rules, false) or contested_ids.{{ key }} is not null
             as has_passing_copy
     from passing
     left join contested_ids

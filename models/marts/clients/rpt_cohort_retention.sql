@@ -40,11 +40,7 @@ bounds as (
 
 days as (
 
-    {{ lakehouse.date_spine(
-        '(select first_month from bounds)',
-        '(select last_date from bounds)',
-        'date_day'
-    ) }}
+    {{ lakehouse.date_spine('bounds', 'first_month', 'last_date', 'date_day') }}
 
 ),
 

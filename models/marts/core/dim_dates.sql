@@ -14,27 +14,42 @@ clients as (
 
 ),
 
-bounds as (
+purchase_bounds as (
 
     select
+        min(purchase_date) as first_purchase_date,
+        max(purchase_date) as last_purchase_date
+    from purchases
+
+),
+
+subscription_bounds as (
+
+    select min(subscription_date) as first_subscription_date
+    from clients
+
+),
+
+bounds as (
+
+    -- No purchase or no client yet: as_of_date stands in for the missing bound.
+    select
         least(
-            coalesce((select min(purchase_date) from purchases), {{ lakehouse.as_of_date() }}),
-            coalesce((select min(subscription_date) from clients), {{ lakehouse.as_of_date() }})
+            coalesce(purchase_bounds.first_purchase_date, {{ lakehouse.as_of_date() }}),
+            coalesce(subscription_bounds.first_subscription_date, {{ lakehouse.as_of_date() }})
         ) as first_date,
         greatest(
-            coalesce((select max(purchase_date) from purchases), {{ lakehouse.as_of_date() }}),
+            coalesce(purchase_bounds.last_purchase_date, {{ lakehouse.as_of_date() }}),
             {{ lakehouse.as_of_date() }}
         ) as last_date
+    from purchase_bounds
+    cross join subscription_bounds
 
 ),
 
 spine as (
 
-    {{ lakehouse.date_spine(
-        '(select first_date from bounds)',
-        '(select last_date from bounds)',
-        'date_day'
-    ) }}
+    {{ lakehouse.date_spine('bounds', 'first_date', 'last_date', 'date_day') }}
 
 ),
 

@@ -100,9 +100,11 @@ row_states as (
     left join client_histories
         on purchases.client_id = client_histories.client_id
     {%- if reflected is not none %}
+    left join changed_clients
+        on purchases.client_id = changed_clients.client_id
     where
         purchases._build_id > {{ reflected }}
-        or purchases.client_id in (select changed_clients.client_id from changed_clients)
+        or changed_clients.client_id is not null
     {%- endif %}
 
 ),

@@ -21,11 +21,7 @@ bounds as (
 
 spine as (
 
-    {{ lakehouse.date_spine(
-        '(select first_date from bounds)',
-        '(select last_date from bounds)',
-        'calendar_date'
-    ) }}
+    {{ lakehouse.date_spine('bounds', 'first_date', 'last_date', 'calendar_date') }}
 
 ),
 

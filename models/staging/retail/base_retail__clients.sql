@@ -114,14 +114,28 @@ new_lines as (
 
 ),
 
+{% if is_incremental() %}
+
+new_client_ids as (
+
+    select distinct client_id
+    from new_lines
+    where client_id is not null
+
+),
+
+{% endif %}
+
 rules as (
 
     select {{ line_columns | join(', ') }} from new_lines
     {%- if is_incremental() %}
     union all
     -- Every stored line of a client id that has a new line: its copies are ranked again.
-    select {{ line_columns | join(', ') }} from {{ this }}
-    where client_id in (select new_lines.client_id from new_lines)
+    select stored.{{ line_columns | join(', stored.') }}
+    from {{ this }} as stored
+    inner join new_client_ids
+        on stored.client_id = new_client_ids.client_id
     {%- endif %}
 
 ),
@@ -133,7 +147,7 @@ passing as (
         -- sqlfluff's duckdb dialect parses a leading `not (` as a function call.
         not (  -- noqa: LT01, LT06
             is_malformed_line or is_invalid_client_id or is_invalid_subscription_date
-        ) as passes_row_rules
+        ) as has_passed_row_rules
     from rules
 
 ),

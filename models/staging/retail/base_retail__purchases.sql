@@ -29,9 +29,9 @@
     coalesce(parsed_purchase_date > {{ lakehouse.as_of_date() }}, false)
 {%- endset %}
 
+{#- On lines joined to the silver clients (`has_silver_client`). -#}
 {%- set is_orphan_purchase -%}
-    _malformed_error is null and client_id is not null
-    and client_id not in (select clients.client_id from clients)
+    _malformed_error is null and client_id is not null and not has_silver_client
 {%- endset %}
 
 with
@@ -54,9 +54,8 @@ products as (
 
 clients as (
 
-    -- Not null (tested): a null in the orphan rule's `not in` list would make it null for all.
+    -- Unique (tested before this model is built): joining them repeats no line.
     select client_id from {{ ref('stg_retail__clients') }}
-    where client_id is not null
 
 ),
 
@@ -171,13 +170,24 @@ new_lines as (
 
 {% if is_incremental() %}
 
+stored_lines as (
+
+    select
+        stored.*,
+        clients.client_id is not null as has_silver_client
+    from {{ this }} as stored
+    left join clients
+        on stored.client_id = clients.client_id
+
+),
+
 changed_lines as (
 
     -- Stored lines whose rule 8 or 9 no longer gives the stored outcome.
     select
         _line_id,
         purchase_id
-    from {{ this }}
+    from stored_lines
     where
         is_future_purchase_date != ({{ is_future_purchase_date }})
         or is_orphan_purchase != ({{ is_orphan_purchase }})
@@ -201,14 +211,28 @@ lines as (
     select {{ line_columns | join(', ') }} from new_lines
     {%- if is_incremental() %}
     union all
-    select {{ line_columns | join(', ') }} from {{ this }}
-    where purchase_id in (select reranked_ids.purchase_id from reranked_ids)
+    select stored.{{ line_columns | join(', stored.') }}
+    from {{ this }} as stored
+    inner join reranked_ids
+        on stored.purchase_id = reranked_ids.purchase_id
     union all
-    select {{ line_columns | join(', ') }} from {{ this }}
-    where
-        purchase_id is null
-        and _line_id in (select changed_lines._line_id from changed_lines)
+    select stored.{{ line_columns | join(', stored.') }}
+    from {{ this }} as stored
+    inner join changed_lines
+        on stored._line_id = changed_lines._line_id
+    where stored.purchase_id is null
     {%- endif %}
+
+),
+
+lines_with_clients as (
+
+    select
+        lines.*,
+        clients.client_id is not null as has_silver_client
+    from lines
+    left join clients
+        on lines.client_id = clients.client_id
 
 ),
 
@@ -216,10 +240,10 @@ rules as (
 
     -- Rules 8-9: depend on as_of_date and on the silver clients.
     select
-        *,
+        {{ line_columns | join(', ') }},
         {{ is_future_purchase_date }} as is_future_purchase_date,
         {{ is_orphan_purchase }} as is_orphan_purchase
-    from lines
+    from lines_with_clients
 
 ),
 
@@ -232,7 +256,7 @@ passing as (
             is_malformed_line or is_invalid_purchase_id or is_invalid_client_id
             or is_unknown_product or is_invalid_price or is_invalid_quantity
             or is_invalid_purchase_date or is_future_purchase_date or is_orphan_purchase
-        ) as passes_row_rules
+        ) as has_passed_row_rules
     from rules
 
 ),
