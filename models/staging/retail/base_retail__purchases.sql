@@ -54,7 +54,8 @@ products as (
 
 clients as (
 
-    -- Unique (tested before this model is built): joining them repeats no line.
+    -- One row per client (silver de-duplicates them; its unique test runs before this model in a
+    -- build): the joins below repeat no line.
     select client_id from {{ ref('stg_retail__clients') }}
 
 ),
