@@ -63,9 +63,19 @@ TargetOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 1) -> None:
+class _Failed(typer.Exit):
+    """What `_fail` raises: typer's exit, with the message it printed and, for a run whose flow
+    started, the flow's summary so far."""
+
+    def __init__(self, message: str, code: int, summary: dict | None = None):
+        super().__init__(code)
+        self.message = message
+        self.summary = summary
+
+
+def _fail(message: str, code: int = 1, summary: dict | None = None) -> None:
     console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
+    raise _Failed(message, code, summary)
 
 
 def _iso_date(value: str | None) -> str | None:
@@ -444,7 +454,7 @@ def run(
         bool,
         typer.Option(
             "--json",
-            help="Print the run's summary as JSON on stdout, a failed run's too (status, error).",
+            help="Print the run's summary as JSON on stdout, a failed or refused run's too.",
         ),
     ] = False,
 ) -> None:
@@ -452,6 +462,23 @@ def run(
 
     Nothing is published when a step fails or the quality score is under QUALITY_THRESHOLD.
     """
+    try:
+        summary = _run_pipeline(sources, as_of, dbt_tasks, full_refresh, quiet or as_json)
+    except _Failed as exc:
+        if as_json:  # a script gets JSON either way: the flow's summary, or why it never started
+            refused = {"status": "refused", "error": exc.message}
+            out.print_json(json.dumps(exc.summary or refused, default=str))
+        raise
+    if as_json:
+        out.print_json(json.dumps(summary, default=str))
+    elif not quiet:
+        _print_run(summary)
+
+
+def _run_pipeline(
+    sources: Path | None, as_of: str | None, dbt_tasks: str | None, full_refresh: bool, quiet: bool
+) -> dict:
+    """`lakehouse run` up to the flow's summary; `_fail`s when the run is refused or fails."""
     if sources is not None and not sources.exists():
         _fail(f"--sources {sources}: no such file or folder")
     _refuse_cluster_target("run")
@@ -460,7 +487,7 @@ def run(
     with _writer_lock("lakehouse run", refused="the run did not start, nothing was published: "):
         # The store first: it picks its ports, and the API server would otherwise hold one it was
         # just given back while booting.
-        _ensure_store(quiet or as_json)
+        _ensure_store(quiet)
         temporary_api = not os.environ.get("PREFECT_API_URL")
         prefect_ready = _prefect_environment()
         from orchestration import dbt_runner
@@ -470,38 +497,27 @@ def run(
         if (dbt_tasks or get_settings().dbt_task_granularity) == "build":
             dbt_runner.parse_ahead(as_of)  # prefect-dbt's runner (one task per node) parses itself
         prefect_ready()
-        progress = (
-            console.status("running the pipeline…")
-            if not (quiet or as_json)
-            else contextlib.nullcontext()
-        )
+        progress = contextlib.nullcontext() if quiet else console.status("running the pipeline…")
         with _flow_settings(temporary_api), progress:
             try:
-                summary = pipeline(
+                return pipeline(
                     sources=str(sources.resolve()) if sources else None,
                     as_of_date=as_of,
                     dbt_tasks=dbt_tasks,
                     full_refresh=full_refresh,
                 )
             except Exception as exc:  # the flow logged the details and wrote its artifact
-                _run_failed(exc, as_json, f"the run failed, nothing was published: {exc}")
+                _fail(f"the run failed, nothing was published: {exc}", 1, _flow_summary(exc))
             except KeyboardInterrupt as exc:
                 message = "interrupted: nothing was published, the previous export stays in place"
-                _run_failed(exc, as_json, message, 130)
-    if as_json:
-        out.print_json(json.dumps(summary, default=str))
-    elif not quiet:
-        _print_run(summary)
+                _fail(message, 130, _flow_summary(exc))
 
 
-def _run_failed(exc: BaseException, as_json: bool, message: str, code: int = 1) -> None:
-    """End a run that published nothing: `message` on stderr and, with --json, the flow's
-    summary so far on stdout (its status, error and the stages that ran), as for a success."""
-    if as_json:
-        failed = "failed" if isinstance(exc, Exception) else "interrupted"
-        summary = getattr(exc, "run_summary", None) or {"status": failed, "error": str(exc)}
-        out.print_json(json.dumps(summary, default=str))
-    _fail(message, code)
+def _flow_summary(exc: BaseException) -> dict:
+    """The summary a failed or interrupted flow attached to its exception (its status, error
+    and the stages that ran); a minimal one when the flow never started."""
+    failed = "failed" if isinstance(exc, Exception) else "interrupted"
+    return getattr(exc, "run_summary", None) or {"status": failed, "error": str(exc)}
 
 
 def _flow_settings(temporary_api: bool) -> contextlib.AbstractContextManager:

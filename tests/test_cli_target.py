@@ -5,6 +5,8 @@ itself is covered by tests/test_spark_parity.py).
 
 from __future__ import annotations
 
+import json
+
 from orchestration.bench_pipeline import bench_env
 from tests.conftest import clean_env, lakehouse
 
@@ -45,6 +47,26 @@ def test_run_and_serve_refuse_a_cluster_target_before_starting_anything(tmp_path
         assert "dbt build --target spark_cluster" in result.stderr
         assert "Traceback" not in result.stderr
         assert not lake.exists(), f"{args[0]} started before refusing"  # nothing ingested
+
+
+def test_a_refused_run_still_prints_json_with_json(tmp_path):
+    """`run --json` prints a JSON summary even when the run never starts: status `refused` and
+    the error that stderr shows too."""
+    lake = tmp_path / "lake"
+    missing = tmp_path / "no-such-folder"
+    for args, env, says in (
+        (("--sources", str(missing)), {}, f"--sources {missing}: no such file or folder"),
+        (("--target", "spark_cluster"), {}, "publishes from a local warehouse"),
+    ):
+        env = _env(tmp_path, LAKE_DIR=str(lake), **env)
+        result = lakehouse("run", *args, "--json", env=env, check=False)
+        assert result.returncode == 1, (args, result.stderr)
+        assert json.loads(result.stdout) == {
+            "status": "refused",
+            "error": " ".join(result.stderr.split()).removeprefix("error: "),
+        }
+        assert says in result.stdout, result.stdout
+        assert not lake.exists()
 
 
 def test_export_on_spark_without_a_spark_warehouse_says_so(tmp_path):
