@@ -377,7 +377,9 @@ def export_command(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Publish even when the quality score is under QUALITY_THRESHOLD."
+            "--force",
+            help="Publish even when the last dbt build did not pass every test, or the quality "
+            "score is under QUALITY_THRESHOLD.",
         ),
     ] = False,
     quiet: QuietOption = False,
@@ -385,8 +387,8 @@ def export_command(
 ) -> None:
     """Publish the warehouse's marts as Parquet and switch latest.json to them.
 
-    The quality gate of `lakehouse run` applies: under QUALITY_THRESHOLD nothing is published
-    unless --force is given.
+    The checks of `lakehouse run` apply: nothing is published when the last dbt build did not
+    pass every test or the quality score is under QUALITY_THRESHOLD, unless --force is given.
     """
     from orchestration.export import ExportError, export
     from orchestration.storage import StorageError
@@ -515,7 +517,8 @@ def _run_pipeline(
 
 def _flow_summary(exc: BaseException) -> dict:
     """The summary a failed or interrupted flow attached to its exception (its status, error
-    and the stages that ran); a minimal one when the flow never started."""
+    and the stages that ran); a minimal one when the exception carries none (raised by Prefect
+    before the flow's body ran)."""
     failed = "failed" if isinstance(exc, Exception) else "interrupted"
     return getattr(exc, "run_summary", None) or {"status": failed, "error": str(exc)}
 
