@@ -471,6 +471,11 @@ def run(
             refused = {"status": "refused", "error": exc.message}
             out.print_json(json.dumps(exc.summary or refused, default=str))
         raise
+    except ValidationError as exc:  # a bad setting; `main` prints it on stderr
+        if as_json:
+            refused = {"status": "refused", "error": " ".join(_settings_errors(exc))}
+            out.print_json(json.dumps(refused))
+        raise
     if as_json:
         out.print_json(json.dumps(summary, default=str))
     elif not quiet:

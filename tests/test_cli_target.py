@@ -50,13 +50,14 @@ def test_run_and_serve_refuse_a_cluster_target_before_starting_anything(tmp_path
 
 
 def test_a_refused_run_still_prints_json_with_json(tmp_path):
-    """`run --json` prints a JSON summary even when the run never starts: status `refused` and
-    the error that stderr shows too."""
+    """`run --json` prints a JSON summary even when the run never starts (a missing folder, the
+    cluster target, a bad setting): status `refused` and the error that stderr shows too."""
     lake = tmp_path / "lake"
     missing = tmp_path / "no-such-folder"
     for args, env, says in (
         (("--sources", str(missing)), {}, f"--sources {missing}: no such file or folder"),
         (("--target", "spark_cluster"), {}, "publishes from a local warehouse"),
+        ((), {"QUALITY_THRESHOLD": "high"}, "QUALITY_THRESHOLD='high': Input should be a valid"),
     ):
         env = _env(tmp_path, LAKE_DIR=str(lake), **env)
         result = lakehouse("run", *args, "--json", env=env, check=False)
