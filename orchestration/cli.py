@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import faulthandler
 import json
 import os
 import signal
@@ -745,6 +746,9 @@ def main() -> None:
     # A stop signal ends the command as Ctrl+C does, through the exit handlers below (the
     # temporary Prefect API server stops with it), not in the middle of everything.
     signal.signal(signal.SIGTERM, _stop_on_signal)
+    # A command that seems stuck: `kill -USR1 <pid>` prints every thread's stack on stderr and
+    # lets it go on.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     code: int | str | None = 0
     try:
         app()

@@ -1,5 +1,6 @@
 """Ctrl+C during `lakehouse run`: the run stops at once, says so, publishes nothing and leaves
-no server behind (the temporary Prefect API included)."""
+no server behind (the temporary Prefect API included). SIGUSR1 before it prints the stacks of a
+run that seems stuck and does not stop it."""
 
 from __future__ import annotations
 
@@ -51,16 +52,23 @@ def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_s
         while not warehouse.exists() and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)  # the dbt build opens the warehouse
         assert warehouse.exists(), log.read_text()
+        os.kill(run.pid, signal.SIGUSR1)  # a stuck run's diagnosis: stacks on stderr, no stop
         time.sleep(1.0)
         os.killpg(run.pid, signal.SIGINT)  # what Ctrl+C sends: the whole foreground group
         interrupted_at = time.monotonic()
-        code = run.wait(timeout=120)
+        try:
+            code = run.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.kill(run.pid, signal.SIGUSR1)  # every thread's stack, into the log
+            time.sleep(2)
+            pytest.fail(f"still running 120 s after Ctrl+C:\n{log.read_text()}")
         seconds = time.monotonic() - interrupted_at
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
     text = log.read_text()
     assert code == 130, text
+    assert "most recent call first" in text, text  # the stacks SIGUSR1 asked for
     assert "interrupted: nothing was published" in text, text
     assert not (lake / "gold" / "latest.json").exists()
     print(f"stopped {seconds:.1f} s after Ctrl+C")
