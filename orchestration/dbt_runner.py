@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,6 +238,44 @@ def _take_parsed(args: list[str], settings: Settings) -> object | None:
     return parsed.manifest
 
 
+class _NodeAfterInterrupt(Exception):
+    """Raised in a dbt worker thread by a node about to start after Ctrl+C (or SIGTERM)."""
+
+
+@contextmanager
+def _no_node_starts_after_interrupt() -> Iterator[list]:
+    """dbt callbacks that keep a stop signal from waiting on nodes not yet started.
+
+    On Ctrl+C dbt cancels the running queries, then waits for its worker threads. In a build, a
+    worker runs a model's unit tests and then the model in one call: it went on through the
+    remaining unit tests and built the model in full before the command could stop (4-6 s on
+    the test data set, a model's whole build at scale). While the command runs, a stop signal
+    also sets a flag, and a node starting after it raises at once.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals need the main one
+        yield []
+        return
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    interrupted = threading.Event()
+
+    def note_the_stop(number, frame):
+        interrupted.set()
+        previous[number](number, frame)  # raises KeyboardInterrupt where the command is
+
+    def refuse_new_nodes(event) -> None:
+        if event.info.name == "NodeStart" and interrupted.is_set():
+            raise _NodeAfterInterrupt("interrupted: this node did not start")
+
+    wrapped = [number for number, handler in previous.items() if callable(handler)]
+    for number in wrapped:
+        signal.signal(number, note_the_stop)
+    try:
+        yield [refuse_new_nodes]
+    finally:
+        for number in wrapped:
+            signal.signal(number, previous[number])
+
+
 def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = True) -> DbtOutcome:
     """Run a dbt command with dbt's own runner (no Prefect tasks); never raises on dbt failures.
     A `dbt build`, and the `dbt docs` after it, take the manifest `parse_ahead` made, if any."""
@@ -244,7 +286,9 @@ def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = Tru
     flags = ["--quiet"] if quiet else []
     manifest = _take_parsed(args, settings)
     try:
-        result = dbtRunner(manifest=manifest).invoke([*args, *project_args(settings), *flags])
+        with _no_node_starts_after_interrupt() as callbacks:
+            runner = dbtRunner(manifest=manifest, callbacks=callbacks)
+            result = runner.invoke([*args, *project_args(settings), *flags])
     finally:
         release_dbt_connections()
     if isinstance(result.exception, KeyboardInterrupt | SystemExit):

@@ -6,10 +6,12 @@ docs after it."""
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
 from orchestration import dbt_runner
+from orchestration.cli import _stop_on_signal
 from orchestration.dbt_runner import export_profile_variables
 from orchestration.settings import PROJECT_ROOT, reload_settings
 
@@ -56,7 +58,7 @@ class _RecordingRunner:
     calls: list[tuple[str, object]] = []
     parse_succeeds = True
 
-    def __init__(self, manifest: object = None) -> None:
+    def __init__(self, manifest: object = None, callbacks: list | None = None) -> None:
         self.manifest = manifest
 
     def invoke(self, args: list[str]) -> _Result:
@@ -135,3 +137,29 @@ def test_a_failed_parse_is_not_kept(recording_runner):
     dbt_runner.parse_ahead("2025-06-30")
     _build("2025-06-30")
     assert _given(recording_runner, "build") == [None]
+
+
+def test_no_dbt_node_starts_after_a_stop_signal():
+    """Ctrl+C (or SIGTERM) still raises KeyboardInterrupt where the command is, and from then on
+    a dbt node about to start raises instead of running; the handlers are restored after."""
+    from types import SimpleNamespace
+
+    def event(name: str) -> SimpleNamespace:
+        return SimpleNamespace(info=SimpleNamespace(name=name))
+
+    # What `lakehouse` installs for SIGTERM (pytest leaves the default, which would end it).
+    previous_term = signal.signal(signal.SIGTERM, _stop_on_signal)
+    try:
+        handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+        for number in handlers:
+            with dbt_runner._no_node_starts_after_interrupt() as callbacks:
+                (refuse_new_nodes,) = callbacks
+                refuse_new_nodes(event("NodeStart"))  # before the signal: nothing happens
+                with pytest.raises(KeyboardInterrupt):
+                    signal.raise_signal(number)
+                refuse_new_nodes(event("NodeFinished"))  # the running nodes end as usual
+                with pytest.raises(dbt_runner._NodeAfterInterrupt):
+                    refuse_new_nodes(event("NodeStart"))
+            assert signal.getsignal(number) is handlers[number]
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)

@@ -1,6 +1,6 @@
 """Ctrl+C during `lakehouse run`: the run stops at once, says so, publishes nothing and leaves
-no server behind (the temporary Prefect API included). SIGUSR1 before it prints the stacks of a
-run that seems stuck and does not stop it."""
+no server behind (the temporary Prefect API included), and no dbt node starts after it. SIGUSR1
+before it prints the stacks of a run that seems stuck and does not stop it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, ROOT, clean_env
+from tests.conftest import BIN, DBT_PATHS, ROOT, clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +37,8 @@ def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_s
     env = clean_env(LAKE_DIR=str(lake), LAKEHOUSE_STATE_DIR=str(state))
     env.pop("PREFECT_API_URL", None)
     log = tmp_path / "run.log"
+    dbt_log = ROOT / DBT_PATHS["DBT_LOG_PATH"] / "dbt.log"
+    logged_before = len(dbt_log.read_text()) if dbt_log.exists() else 0
     with open(log, "wb") as output:
         run = subprocess.Popen(
             [str(BIN / "lakehouse"), "run", "--sources", str(clean_sources)],
@@ -53,9 +55,14 @@ def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_s
             time.sleep(0.2)  # the dbt build opens the warehouse
         assert warehouse.exists(), log.read_text()
         os.kill(run.pid, signal.SIGUSR1)  # a stuck run's diagnosis: stacks on stderr, no stop
-        time.sleep(1.0)
+        # Ctrl+C while a worker runs a model's unit tests, which dbt runs with the model in one
+        # call: neither its next unit test nor the model may start after it.
+        while "START unit_test" not in dbt_log.read_text()[logged_before:]:
+            assert run.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
         os.killpg(run.pid, signal.SIGINT)  # what Ctrl+C sends: the whole foreground group
         interrupted_at = time.monotonic()
+        logged_before_interrupt = len(dbt_log.read_text())
         try:
             code = run.wait(timeout=120)
         except subprocess.TimeoutExpired:
@@ -70,6 +77,9 @@ def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_s
     assert code == 130, text
     assert "most recent call first" in text, text  # the stacks SIGUSR1 asked for
     assert "interrupted: nothing was published" in text, text
+    logged_after = dbt_log.read_text()[logged_before_interrupt:].splitlines()
+    started_after = [line for line in logged_after if " START " in line]
+    assert started_after == [], "dbt nodes started after Ctrl+C"
     assert not (lake / "gold" / "latest.json").exists()
     print(f"stopped {seconds:.1f} s after Ctrl+C")
     deadline = time.monotonic() + 10
