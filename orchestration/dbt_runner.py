@@ -238,12 +238,18 @@ def _take_parsed(args: list[str], settings: Settings) -> object | None:
     return parsed.manifest
 
 
-class _NodeAfterInterrupt(Exception):
+class NodeAfterInterrupt(Exception):
     """Raised in a dbt worker thread by a node about to start after Ctrl+C (or SIGTERM)."""
 
 
+@dataclass
+class InterruptGuard:
+    callbacks: list  # for dbtRunner(callbacks=…)
+    interrupted: threading.Event  # set by Ctrl+C or SIGTERM while the guard is on
+
+
 @contextmanager
-def _no_node_starts_after_interrupt() -> Iterator[list]:
+def no_node_starts_after_interrupt() -> Iterator[InterruptGuard]:
     """dbt callbacks that keep a stop signal from waiting on nodes not yet started.
 
     On Ctrl+C dbt cancels the running queries, then waits for its worker threads. In a build, a
@@ -252,11 +258,11 @@ def _no_node_starts_after_interrupt() -> Iterator[list]:
     the test data set, a model's whole build at scale). While the command runs, a stop signal
     also sets a flag, and a node starting after it raises at once.
     """
+    interrupted = threading.Event()
     if threading.current_thread() is not threading.main_thread():  # signals need the main one
-        yield []
+        yield InterruptGuard([], interrupted)
         return
     previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    interrupted = threading.Event()
 
     def note_the_stop(number, frame):
         interrupted.set()
@@ -264,13 +270,13 @@ def _no_node_starts_after_interrupt() -> Iterator[list]:
 
     def refuse_new_nodes(event) -> None:
         if event.info.name == "NodeStart" and interrupted.is_set():
-            raise _NodeAfterInterrupt("interrupted: this node did not start")
+            raise NodeAfterInterrupt("interrupted: this node did not start")
 
     wrapped = [number for number, handler in previous.items() if callable(handler)]
     for number in wrapped:
         signal.signal(number, note_the_stop)
     try:
-        yield [refuse_new_nodes]
+        yield InterruptGuard([refuse_new_nodes], interrupted)
     finally:
         for number in wrapped:
             signal.signal(number, previous[number])
@@ -286,8 +292,8 @@ def run_dbt(args: list[str], settings: Settings | None = None, quiet: bool = Tru
     flags = ["--quiet"] if quiet else []
     manifest = _take_parsed(args, settings)
     try:
-        with _no_node_starts_after_interrupt() as callbacks:
-            runner = dbtRunner(manifest=manifest, callbacks=callbacks)
+        with no_node_starts_after_interrupt() as guard:
+            runner = dbtRunner(manifest=manifest, callbacks=guard.callbacks)
             result = runner.invoke([*args, *project_args(settings), *flags])
     finally:
         release_dbt_connections()

@@ -128,19 +128,25 @@ def dbt_build(
     args, silver, unit_test_plan = _build_args(as_of_date, settings, full_refresh)
     dbt_runner.dbt_environment(settings)
     os.environ[dbt_runner.RUN_ID_VARIABLE] = run_id
-    runner = _draining_runner_class()(
-        settings=PrefectDbtSettings(
-            project_dir=settings.dbt_project_dir,
-            profiles_dir=PROJECT_ROOT,
-            log_level=EventLevel.WARN,
-        ),
-        raise_on_failure=True,
-        disable_assets=True,
-    )
     started = time.monotonic()
     before = set(threading.enumerate())
     try:
-        result = runner.invoke([*args, "--vars", dbt_runner.dbt_vars(as_of_date)])
+        with dbt_runner.no_node_starts_after_interrupt() as guard:
+            runner = _draining_runner_class(guard.callbacks)(
+                settings=PrefectDbtSettings(
+                    project_dir=settings.dbt_project_dir,
+                    profiles_dir=PROJECT_ROOT,
+                    log_level=EventLevel.WARN,
+                ),
+                raise_on_failure=True,
+                disable_assets=True,
+            )
+            try:
+                result = runner.invoke([*args, "--vars", dbt_runner.dbt_vars(as_of_date)])
+            except ValueError as exc:  # how prefect-dbt reports every exception dbt caught
+                if guard.interrupted.is_set():  # an interrupted run, not a failed one
+                    raise KeyboardInterrupt(str(exc)) from exc
+                raise
     finally:
         dbt_runner.release_dbt_connections()
         _join_node_threads(before)
@@ -175,8 +181,9 @@ def _join_node_threads(before: set[threading.Thread], timeout: float = 120.0) ->
         pending[0].join(max(deadline - time.monotonic(), 0))
 
 
-def _draining_runner_class():
-    """PrefectDbtRunner that processes every queued dbt event before it stops.
+def _draining_runner_class(callbacks: list):
+    """PrefectDbtRunner that processes every queued dbt event before it stops, and gives dbt's
+    events to `callbacks` before its own.
 
     prefect-dbt 0.7 stops its callback thread with a sentinel that jumps the queue: events still
     queued when dbt finishes (on a busy machine, dozens of nodes) are dropped, and those nodes
@@ -185,6 +192,16 @@ def _draining_runner_class():
     from prefect_dbt import PrefectDbtRunner
 
     class DrainingPrefectDbtRunner(PrefectDbtRunner):
+        def _create_unified_callback(self, *args, **kwargs):
+            prefect_callback = super()._create_unified_callback(*args, **kwargs)
+
+            def callback(event) -> None:
+                for first in callbacks:
+                    first(event)
+                prefect_callback(event)
+
+            return callback
+
         def _stop_callback_processor(self) -> None:
             worker = self._callback_thread
             if self._event_queue is not None and worker is not None and worker.is_alive():

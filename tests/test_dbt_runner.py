@@ -152,13 +152,15 @@ def test_no_dbt_node_starts_after_a_stop_signal():
     try:
         handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
         for number in handlers:
-            with dbt_runner._no_node_starts_after_interrupt() as callbacks:
-                (refuse_new_nodes,) = callbacks
+            with dbt_runner.no_node_starts_after_interrupt() as guard:
+                (refuse_new_nodes,) = guard.callbacks
                 refuse_new_nodes(event("NodeStart"))  # before the signal: nothing happens
+                assert not guard.interrupted.is_set()
                 with pytest.raises(KeyboardInterrupt):
                     signal.raise_signal(number)
+                assert guard.interrupted.is_set()
                 refuse_new_nodes(event("NodeFinished"))  # the running nodes end as usual
-                with pytest.raises(dbt_runner._NodeAfterInterrupt):
+                with pytest.raises(dbt_runner.NodeAfterInterrupt):
                     refuse_new_nodes(event("NodeStart"))
             assert signal.getsignal(number) is handlers[number]
     finally:

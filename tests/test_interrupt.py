@@ -31,7 +31,9 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
-def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_sources):
+def _interrupted_run(tmp_path, sources, *options: str, during_unit_test: bool) -> dict:
+    """`lakehouse run OPTIONS` interrupted by Ctrl+C once its dbt build opened the warehouse
+    (and, with `during_unit_test`, once dbt started a unit test); what it did after that."""
     lake, state = tmp_path / "lake", tmp_path / "state-interrupt"
     # No PREFECT_API_URL: the run boots its temporary API server, the case a terminal user has.
     env = clean_env(LAKE_DIR=str(lake), LAKEHOUSE_STATE_DIR=str(state))
@@ -41,7 +43,7 @@ def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_s
     logged_before = len(dbt_log.read_text()) if dbt_log.exists() else 0
     with open(log, "wb") as output:
         run = subprocess.Popen(
-            [str(BIN / "lakehouse"), "run", "--sources", str(clean_sources)],
+            [str(BIN / "lakehouse"), "run", "--sources", str(sources), *options],
             env=env,
             cwd=ROOT,
             stdout=output,
@@ -55,14 +57,17 @@ def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_s
             time.sleep(0.2)  # the dbt build opens the warehouse
         assert warehouse.exists(), log.read_text()
         os.kill(run.pid, signal.SIGUSR1)  # a stuck run's diagnosis: stacks on stderr, no stop
-        # Ctrl+C while a worker runs a model's unit tests, which dbt runs with the model in one
-        # call: neither its next unit test nor the model may start after it.
-        while "START unit_test" not in dbt_log.read_text()[logged_before:]:
-            assert run.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+        if during_unit_test:
+            # Ctrl+C while a worker runs a model's unit tests, which dbt runs with the model in
+            # one call: neither its next unit test nor the model may start after it.
+            while "START unit_test" not in dbt_log.read_text()[logged_before:]:
+                assert run.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.05)
+        else:
+            time.sleep(1.0)
         os.killpg(run.pid, signal.SIGINT)  # what Ctrl+C sends: the whole foreground group
         interrupted_at = time.monotonic()
-        logged_before_interrupt = len(dbt_log.read_text())
+        logged_before_interrupt = len(dbt_log.read_text()) if dbt_log.exists() else 0
         try:
             code = run.wait(timeout=120)
         except subprocess.TimeoutExpired:
@@ -73,16 +78,36 @@ def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_s
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
-    text = log.read_text()
-    assert code == 130, text
-    assert "most recent call first" in text, text  # the stacks SIGUSR1 asked for
-    assert "interrupted: nothing was published" in text, text
-    logged_after = dbt_log.read_text()[logged_before_interrupt:].splitlines()
-    started_after = [line for line in logged_after if " START " in line]
-    assert started_after == [], "dbt nodes started after Ctrl+C"
-    assert not (lake / "gold" / "latest.json").exists()
     print(f"stopped {seconds:.1f} s after Ctrl+C")
     deadline = time.monotonic() + 10
     while processes_with(str(state)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert processes_with(str(state)) == [], "a process of the run outlived it"
+    logged_after = dbt_log.read_text()[logged_before_interrupt:] if dbt_log.exists() else ""
+    return {
+        "code": code,
+        "output": log.read_text(),
+        "published": (lake / "gold" / "latest.json").exists(),
+        "started_after": [line for line in logged_after.splitlines() if " START " in line],
+        "left_running": processes_with(str(state)),
+    }
+
+
+def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_sources):
+    run = _interrupted_run(tmp_path, clean_sources, during_unit_test=True)
+    text = run["output"]
+    assert run["code"] == 130, text
+    assert "most recent call first" in text, text  # the stacks SIGUSR1 asked for
+    assert "interrupted: nothing was published" in text, text
+    assert run["started_after"] == [], "dbt nodes started after Ctrl+C"
+    assert not run["published"]
+    assert run["left_running"] == [], "a process of the run outlived it"
+
+
+def test_ctrl_c_with_one_prefect_task_per_dbt_node_is_an_interruption_too(tmp_path, clean_sources):
+    """prefect-dbt turns the interrupt dbt caught into a ValueError; the run still ends as
+    interrupted (exit code 130), not as failed (1)."""
+    run = _interrupted_run(tmp_path, clean_sources, "--dbt-tasks", "node", during_unit_test=False)
+    assert run["code"] == 130, run["output"]
+    assert "interrupted: nothing was published" in run["output"], run["output"]
+    assert not run["published"]
+    assert run["left_running"] == [], "a process of the run outlived it"
