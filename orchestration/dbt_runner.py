@@ -252,11 +252,11 @@ class InterruptGuard:
 def no_node_starts_after_interrupt() -> Iterator[InterruptGuard]:
     """dbt callbacks that keep a stop signal from waiting on nodes not yet started.
 
-    On Ctrl+C dbt cancels the running queries, then waits for its worker threads. In a build, a
-    worker runs a model's unit tests and then the model in one call: it went on through the
-    remaining unit tests and built the model in full before the command could stop (4-6 s on
-    the test data set, a model's whole build at scale). While the command runs, a stop signal
-    also sets a flag, and a node starting after it raises at once.
+    On Ctrl+C dbt cancels the running queries, then waits for its worker threads, which went on
+    with the nodes already handed to its pool and, in a build, through a model's remaining unit
+    tests and the model itself (one worker call): 4-6 s on the test data set, a model's whole
+    build at scale, more with many tests queued. While the command runs, a stop signal also
+    sets a flag, and a node starting after it raises at once.
     """
     interrupted = threading.Event()
     if threading.current_thread() is not threading.main_thread():  # signals need the main one
