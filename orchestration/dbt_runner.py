@@ -242,10 +242,29 @@ class NodeAfterInterrupt(Exception):
     """Raised in a dbt worker thread by a node about to start after Ctrl+C (or SIGTERM)."""
 
 
+# How dbt reports the KeyboardInterrupt it re-raises: "Encountered an error:" and a traceback
+# whose last frame is the stop handler below. The run says "interrupted" itself.
+_STOP_REPORT = frozenset({"MainEncounteredError", "MainStackTrace"})
+
+
 @dataclass
 class InterruptGuard:
     callbacks: list  # for dbtRunner(callbacks=…)
     interrupted: threading.Event  # set by Ctrl+C or SIGTERM while the guard is on
+
+    def reports_the_stop(self, event) -> bool:
+        """Whether a dbt event is dbt's error report of the stop itself, kept off the console."""
+        return self.interrupted.is_set() and event.info.name in _STOP_REPORT
+
+
+def _hide_from_dbt_console(hidden) -> None:
+    """Keep the dbt events `hidden` selects off dbt's console; its log file still gets them."""
+    from dbt_common.events.event_manager_client import get_event_manager
+
+    for logger in get_event_manager().loggers:
+        if logger.name == "stdout_log":
+            shown = logger.filter
+            logger.filter = lambda event, shown=shown: not hidden(event) and shown(event)
 
 
 @contextmanager
@@ -266,6 +285,7 @@ def no_node_starts_after_interrupt() -> Iterator[InterruptGuard]:
 
     def note_the_stop(number, frame):
         interrupted.set()
+        _hide_from_dbt_console(guard.reports_the_stop)
         previous[number](number, frame)  # raises KeyboardInterrupt where the command is
 
     def refuse_new_nodes(event) -> None:
@@ -275,8 +295,9 @@ def no_node_starts_after_interrupt() -> Iterator[InterruptGuard]:
     wrapped = [number for number, handler in previous.items() if callable(handler)]
     for number in wrapped:
         signal.signal(number, note_the_stop)
+    guard = InterruptGuard([refuse_new_nodes], interrupted)
     try:
-        yield InterruptGuard([refuse_new_nodes], interrupted)
+        yield guard
     finally:
         for number in wrapped:
             signal.signal(number, previous[number])

@@ -132,7 +132,7 @@ def dbt_build(
     before = set(threading.enumerate())
     try:
         with dbt_runner.no_node_starts_after_interrupt() as guard:
-            runner = _draining_runner_class(guard.callbacks)(
+            runner = _draining_runner_class(guard)(
                 settings=PrefectDbtSettings(
                     project_dir=settings.dbt_project_dir,
                     profiles_dir=PROJECT_ROOT,
@@ -181,9 +181,10 @@ def _join_node_threads(before: set[threading.Thread], timeout: float = 120.0) ->
         pending[0].join(max(deadline - time.monotonic(), 0))
 
 
-def _draining_runner_class(callbacks: list):
+def _draining_runner_class(guard: dbt_runner.InterruptGuard):
     """PrefectDbtRunner that processes every queued dbt event before it stops, and gives dbt's
-    events to `callbacks` before its own.
+    events to the interrupt guard's callbacks before its own (which log them to Prefect, dbt's
+    report of the stop itself excepted).
 
     prefect-dbt 0.7 stops its callback thread with a sentinel that jumps the queue: events still
     queued when dbt finishes (on a busy machine, dozens of nodes) are dropped, and those nodes
@@ -196,9 +197,10 @@ def _draining_runner_class(callbacks: list):
             prefect_callback = super()._create_unified_callback(*args, **kwargs)
 
             def callback(event) -> None:
-                for first in callbacks:
+                for first in guard.callbacks:
                     first(event)
-                prefect_callback(event)
+                if not guard.reports_the_stop(event):
+                    prefect_callback(event)
 
             return callback
 

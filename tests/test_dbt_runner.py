@@ -156,9 +156,14 @@ def test_no_dbt_node_starts_after_a_stop_signal():
                 (refuse_new_nodes,) = guard.callbacks
                 refuse_new_nodes(event("NodeStart"))  # before the signal: nothing happens
                 assert not guard.interrupted.is_set()
+                assert not guard.reports_the_stop(event("MainStackTrace"))  # a real error's
                 with pytest.raises(KeyboardInterrupt):
                     signal.raise_signal(number)
                 assert guard.interrupted.is_set()
+                # dbt's "Encountered an error:" and traceback of the interrupt: off the console
+                assert guard.reports_the_stop(event("MainEncounteredError"))
+                assert guard.reports_the_stop(event("MainStackTrace"))
+                assert not guard.reports_the_stop(event("NodeFinished"))
                 refuse_new_nodes(event("NodeFinished"))  # the running nodes end as usual
                 with pytest.raises(dbt_runner.NodeAfterInterrupt):
                     refuse_new_nodes(event("NodeStart"))

@@ -1,6 +1,7 @@
-"""Ctrl+C during `lakehouse run`: the run stops at once, says so, publishes nothing and leaves
-no server behind (the temporary Prefect API included), and no dbt node starts after it. SIGUSR1
-before it prints the stacks of a run that seems stuck and does not stop it."""
+"""Ctrl+C during `lakehouse run`: the run stops at once, says so (without dbt's traceback),
+publishes nothing and leaves no server behind (the temporary Prefect API included), and no dbt
+node starts after it. SIGUSR1 before it prints the stacks of a run that seems stuck and does not
+stop it."""
 
 from __future__ import annotations
 
@@ -98,6 +99,9 @@ def test_ctrl_c_in_the_dbt_build_stops_the_run_and_its_servers(tmp_path, clean_s
     assert run["code"] == 130, text
     assert "most recent call first" in text, text  # the stacks SIGUSR1 asked for
     assert "interrupted: nothing was published" in text, text
+    # dbt's own report of the stop ("Encountered an error:" and a KeyboardInterrupt traceback)
+    # stays in dbt.log, off the console.
+    assert "Encountered an error" not in text and "Traceback" not in text, text
     assert run["started_after"] == [], "dbt nodes started after Ctrl+C"
     assert not run["published"]
     assert run["left_running"] == [], "a process of the run outlived it"
@@ -109,5 +113,6 @@ def test_ctrl_c_with_one_prefect_task_per_dbt_node_is_an_interruption_too(tmp_pa
     run = _interrupted_run(tmp_path, clean_sources, "--dbt-tasks", "node", during_unit_test=False)
     assert run["code"] == 130, run["output"]
     assert "interrupted: nothing was published" in run["output"], run["output"]
+    assert "Encountered an error" not in run["output"], run["output"]  # not logged to Prefect
     assert not run["published"]
     assert run["left_running"] == [], "a process of the run outlived it"
