@@ -253,18 +253,20 @@ class InterruptGuard:
     interrupted: threading.Event  # set by Ctrl+C or SIGTERM while the guard is on
 
     def reports_the_stop(self, event) -> bool:
-        """Whether a dbt event is dbt's error report of the stop itself, kept off the console."""
+        """Whether a dbt event is dbt's error report of the stop itself (kept off the logs)."""
         return self.interrupted.is_set() and event.info.name in _STOP_REPORT
 
 
-def _hide_from_dbt_console(hidden) -> None:
-    """Keep the dbt events `hidden` selects off dbt's console; its log file still gets them."""
+def _keep_the_stop_report_off_dbt_console() -> None:
+    """From now on dbt's console skips its report of the stop; its log file still gets it."""
     from dbt_common.events.event_manager_client import get_event_manager
 
     for logger in get_event_manager().loggers:
         if logger.name == "stdout_log":
             shown = logger.filter
-            logger.filter = lambda event, shown=shown: not hidden(event) and shown(event)
+            logger.filter = lambda event, shown=shown: (
+                event.info.name not in _STOP_REPORT and shown(event)
+            )
 
 
 @contextmanager
@@ -285,7 +287,7 @@ def no_node_starts_after_interrupt() -> Iterator[InterruptGuard]:
 
     def note_the_stop(number, frame):
         interrupted.set()
-        _hide_from_dbt_console(guard.reports_the_stop)
+        _keep_the_stop_report_off_dbt_console()
         previous[number](number, frame)  # raises KeyboardInterrupt where the command is
 
     def refuse_new_nodes(event) -> None:
@@ -295,9 +297,8 @@ def no_node_starts_after_interrupt() -> Iterator[InterruptGuard]:
     wrapped = [number for number, handler in previous.items() if callable(handler)]
     for number in wrapped:
         signal.signal(number, note_the_stop)
-    guard = InterruptGuard([refuse_new_nodes], interrupted)
     try:
-        yield guard
+        yield InterruptGuard([refuse_new_nodes], interrupted)
     finally:
         for number in wrapped:
             signal.signal(number, previous[number])
