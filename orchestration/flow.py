@@ -129,10 +129,10 @@ def dbt_build(
     dbt_runner.dbt_environment(settings)
     os.environ[dbt_runner.RUN_ID_VARIABLE] = run_id
     started = time.monotonic()
-    before = set(threading.enumerate())
+    node_threads: list[threading.Thread] = []
     try:
         with dbt_runner.no_node_starts_after_interrupt() as guard:
-            runner = _draining_runner_class(guard)(
+            runner = _prefect_dbt_runner_class(guard, node_threads)(
                 settings=PrefectDbtSettings(
                     project_dir=settings.dbt_project_dir,
                     profiles_dir=PROJECT_ROOT,
@@ -149,7 +149,7 @@ def dbt_build(
                 raise
     finally:
         dbt_runner.release_dbt_connections()
-        _join_node_threads(before)
+        _join_node_threads(node_threads)
     nodes, timing = dbt_runner.node_results(result.result)
     outcome = dbt_runner.DbtOutcome(
         "build", bool(result.success), nodes, time.monotonic() - started, timing, silver
@@ -160,40 +160,55 @@ def dbt_build(
     return outcome
 
 
-def _join_node_threads(before: set[threading.Thread], timeout: float = 120.0) -> None:
-    """Wait for prefect-dbt's per-node task threads to report their final state.
+def _join_node_threads(threads: list[threading.Thread], stall: float = 120.0) -> None:
+    """Wait for the per-node task threads to report their tasks' final states.
 
     They are daemon threads that may still be sending a task's last state when `invoke` returns;
     a served flow-run process exiting under them loses those events ("can't register atexit
-    after shutdown") and the UI shows the tasks unfinished.
+    after shutdown") and the UI shows the tasks unfinished, or not at all. On a busy machine they
+    can lag well behind dbt: wait as long as they finish, and give up only once none did for
+    `stall` seconds.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pending = [
-            thread
-            for thread in threading.enumerate()
-            if thread not in before
-            # a node's task thread; Thread clears `_target` once it has run
-            and getattr(getattr(thread, "_target", None), "__name__", "") == "run_task"
-        ]
-        if not pending:
-            return
-        pending[0].join(max(deadline - time.monotonic(), 0))
+    started = progress = time.monotonic()
+    pending = [thread for thread in threads if thread.is_alive()]
+    while pending and time.monotonic() - progress < stall:
+        pending[0].join(max(progress + stall - time.monotonic(), 0))
+        still = [thread for thread in pending if thread.is_alive()]
+        if len(still) < len(pending):
+            progress = time.monotonic()
+        pending = still
+    if pending:
+        get_run_logger().warning(
+            "%d of %d Prefect tasks of dbt nodes did not report their end in %.0f s: the UI may "
+            "show them unfinished",
+            len(pending), len(threads), time.monotonic() - started,
+        )  # fmt: skip
 
 
-def _draining_runner_class(guard: dbt_runner.InterruptGuard):
-    """PrefectDbtRunner that processes every queued dbt event before it stops, and gives dbt's
-    events to the interrupt guard's callbacks before its own (which log them to Prefect, dbt's
-    report of the stop itself excepted).
+def _prefect_dbt_runner_class(guard: dbt_runner.InterruptGuard, node_threads: list):
+    """PrefectDbtRunner that gives dbt's events to the interrupt guard's callbacks before its own
+    (which log them to Prefect, dbt's report of the stop itself excepted), and runs each node's
+    Prefect task in a copy of the flow's context, its thread appended to `node_threads`.
 
-    prefect-dbt 0.7 stops its callback thread with a sentinel that jumps the queue: events still
-    queued when dbt finishes (on a busy machine, dozens of nodes) are dropped, and those nodes
-    never get their Prefect task. Draining the queue first keeps one task per node.
+    prefect-dbt runs each node's task in a thread of its own that rebuilds the flow's context
+    from a serialized copy, twice: new Prefect settings twice and three new API clients, each
+    loading the CA bundle, a third of a second of CPU under the GIL per node. With ~480 nodes
+    (most of them tests) their threads lagged two minutes behind a 45-second build, and more on
+    a busy CI machine, where the flow ended before them and lost tasks. Prefect's own thread-pool
+    task runner shares the submitting thread's context instead (`contextvars.copy_context`),
+    and so do these.
     """
+    import contextvars
+
+    from prefect.task_engine import run_task_sync
     from prefect_dbt import PrefectDbtRunner
 
-    class DrainingPrefectDbtRunner(PrefectDbtRunner):
+    class NodeTaskRunner(PrefectDbtRunner):
+        _flow_context: contextvars.Context
+
         def _create_unified_callback(self, *args, **kwargs):
+            # Called by `invoke`, in the flow's thread.
+            self._flow_context = contextvars.copy_context()
             prefect_callback = super()._create_unified_callback(*args, **kwargs)
 
             def callback(event) -> None:
@@ -204,13 +219,37 @@ def _draining_runner_class(guard: dbt_runner.InterruptGuard):
 
             return callback
 
-        def _stop_callback_processor(self) -> None:
-            worker = self._callback_thread
-            if self._event_queue is not None and worker is not None and worker.is_alive():
-                self._event_queue.join()
-            super()._stop_callback_processor()
+        def _call_task(self, task_state, manifest_node, context, enable_assets):
+            task_state.run_task_in_thread = self._task_thread_starter(task_state)
+            super()._call_task(task_state, manifest_node, context, enable_assets)
 
-    return DrainingPrefectDbtRunner
+        def _task_thread_starter(self, task_state):
+            """`NodeTaskTracker.run_task_in_thread`, in a copy of the flow's context."""
+
+            def run_task_in_thread(node_id, task, task_run_id, parameters, context) -> None:
+                def run_task() -> None:
+                    upstream = (
+                        task_state.get_task_result(upstream_id)
+                        for upstream_id in task_state.get_node_dependencies(node_id)
+                    )
+                    state = run_task_sync(
+                        task,
+                        task_run_id=task_run_id,
+                        parameters=parameters,
+                        wait_for=[state for state in upstream if state],
+                        return_type="state",
+                    )
+                    task_state.set_task_result(node_id, state)
+
+                thread = threading.Thread(
+                    target=self._flow_context.copy().run, args=(run_task,), daemon=True
+                )
+                node_threads.append(thread)
+                thread.start()
+
+            return run_task_in_thread
+
+    return NodeTaskRunner
 
 
 @task(name="dbt docs generate")
