@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import faulthandler
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -748,7 +750,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _stop_on_signal)
     # A command that seems stuck: `kill -USR1 <pid>` prints every thread's stack on stderr and
     # lets it go on.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    signal.signal(signal.SIGUSR1, _print_stacks)
     code: int | str | None = 0
     try:
         app()
@@ -771,6 +773,26 @@ def main() -> None:
 
 def _stop_on_signal(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def _print_stacks(_signum: int, interrupted: FrameType | None) -> None:
+    """Every thread's Python stack on stderr, most recent call first; the command goes on.
+
+    Not `faulthandler.register`: its C handler walks the other threads' frames without the GIL
+    and crashed a run (SIGSEGV) whose dbt and Prefect threads were starting and ending
+    (python/cpython#116008). This handler runs in the main thread with the GIL held, and writes
+    with `os.write`: the main thread may be inside a write to `sys.stderr` when the signal comes.
+    """
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    report = []
+    for ident, frame in sys._current_frames().items():
+        if ident == threading.get_ident():  # this handler's frame: start where it came in
+            frame = interrupted
+        report.append(f"\nThread {ident:#x} {names.get(ident, '')} (most recent call first):\n")
+        report.extend(reversed(traceback.format_stack(frame)))
+    data = "".join(report).encode(errors="replace")
+    while data:
+        data = data[os.write(2, data) :]
 
 
 def _settings_errors(exc: ValidationError) -> list[str]:
