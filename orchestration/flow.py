@@ -192,11 +192,11 @@ def _prefect_dbt_runner_class(guard: dbt_runner.InterruptGuard, node_threads: li
 
     prefect-dbt runs each node's task in a thread of its own that rebuilds the flow's context
     from a serialized copy, twice: new Prefect settings twice and three new API clients, each
-    loading the CA bundle, a third of a second of CPU under the GIL per node. With ~480 nodes
+    loading the CA bundle, a third of a second of CPU under the GIL per node. With ~500 nodes
     (most of them tests) their threads lagged two minutes behind a 45-second build, and more on
     a busy CI machine, where the flow ended before them and lost tasks. Prefect's own thread-pool
     task runner shares the submitting thread's context instead (`contextvars.copy_context`),
-    and so do these.
+    and so do these; the serialized `context` prefect-dbt hands them goes unused.
     """
     import contextvars
 
