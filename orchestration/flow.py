@@ -204,12 +204,12 @@ def _prefect_dbt_runner_class(guard: dbt_runner.InterruptGuard, node_threads: li
     from prefect_dbt import PrefectDbtRunner
 
     class NodeTaskRunner(PrefectDbtRunner):
-        _flow_context: contextvars.Context
-
-        def _create_unified_callback(self, *args, **kwargs):
-            # Called by `invoke`, in the flow's thread.
-            self._flow_context = contextvars.copy_context()
-            prefect_callback = super()._create_unified_callback(*args, **kwargs)
+        def _create_unified_callback(self, task_state, *args, **kwargs):
+            # Called once by `invoke`, in the flow's thread, with the run's node task tracker.
+            task_state.run_task_in_thread = _node_task_starter(
+                task_state, contextvars.copy_context()
+            )
+            prefect_callback = super()._create_unified_callback(task_state, *args, **kwargs)
 
             def callback(event) -> None:
                 for first in guard.callbacks:
@@ -219,35 +219,29 @@ def _prefect_dbt_runner_class(guard: dbt_runner.InterruptGuard, node_threads: li
 
             return callback
 
-        def _call_task(self, task_state, manifest_node, context, enable_assets):
-            task_state.run_task_in_thread = self._task_thread_starter(task_state)
-            super()._call_task(task_state, manifest_node, context, enable_assets)
+    def _node_task_starter(task_state, flow_context: contextvars.Context):
+        """`NodeTaskTracker.run_task_in_thread`, in a copy of `flow_context`."""
 
-        def _task_thread_starter(self, task_state):
-            """`NodeTaskTracker.run_task_in_thread`, in a copy of the flow's context."""
-
-            def run_task_in_thread(node_id, task, task_run_id, parameters, context) -> None:
-                def run_task() -> None:
-                    upstream = (
-                        task_state.get_task_result(upstream_id)
-                        for upstream_id in task_state.get_node_dependencies(node_id)
-                    )
-                    state = run_task_sync(
-                        task,
-                        task_run_id=task_run_id,
-                        parameters=parameters,
-                        wait_for=[state for state in upstream if state],
-                        return_type="state",
-                    )
-                    task_state.set_task_result(node_id, state)
-
-                thread = threading.Thread(
-                    target=self._flow_context.copy().run, args=(run_task,), daemon=True
+        def run_task_in_thread(node_id, task, task_run_id, parameters, context) -> None:
+            def run_task() -> None:
+                upstream = (
+                    task_state.get_task_result(upstream_id)
+                    for upstream_id in task_state.get_node_dependencies(node_id)
                 )
-                node_threads.append(thread)
-                thread.start()
+                state = run_task_sync(
+                    task,
+                    task_run_id=task_run_id,
+                    parameters=parameters,
+                    wait_for=[state for state in upstream if state],
+                    return_type="state",
+                )
+                task_state.set_task_result(node_id, state)
 
-            return run_task_in_thread
+            thread = threading.Thread(target=flow_context.copy().run, args=(run_task,), daemon=True)
+            node_threads.append(thread)
+            thread.start()
+
+        return run_task_in_thread
 
     return NodeTaskRunner
 
