@@ -153,15 +153,27 @@ class Lake:
             if not start.exists():
                 return []
             return sorted(p.relative_to(base).as_posix() for p in start.rglob("*") if p.is_file())
-        keys: list[str] = []
+        return sorted(obj["Key"] for obj in self._objects(layer, prefix))
+
+    def stamps(self, layer: str, prefix: str = "") -> dict[str, str]:
+        """Key → a stamp of the object's state under a prefix (`file_stamp` for a local file; an
+        object's size, ETag and last-modified time): a rewritten object gets a new stamp."""
+        if self.is_local:
+            base = self.settings.lake_dir / layer
+            return {key: file_stamp(base / key) for key in self.list(layer, prefix)}
+        return {
+            obj["Key"]: f"{obj['Size']}:{obj['ETag']}:{obj['LastModified'].isoformat()}"
+            for obj in self._objects(layer, prefix)
+        }
+
+    def _objects(self, layer: str, prefix: str) -> list[dict]:
+        """The S3 listing of a prefix: one dict per object (Key, Size, ETag, LastModified)."""
         paginator = self.s3.get_paginator("list_objects_v2")
         pages = self._s3_call(
             f"list {self.uri(layer, prefix)}",
             lambda: list(paginator.paginate(Bucket=self.settings.bucket(layer), Prefix=prefix)),
         )
-        for page in pages:
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-        return sorted(keys)
+        return [obj for page in pages for obj in page.get("Contents", [])]
 
     def exists(self, layer: str, key: str) -> bool:
         if self.is_local:
@@ -279,6 +291,13 @@ class Lake:
                 if name not in seen:
                     seen.add(name)
                     yield name
+
+
+def file_stamp(path: Path) -> str:
+    """A local file's size, inode, modification and change times: writing the file, or putting
+    another in its place, changes the stamp (a change time cannot be set back)."""
+    st = path.stat()
+    return f"{st.st_size}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def configure_duckdb(conn: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> None:

@@ -555,6 +555,31 @@ def test_store_killed_mid_ingest_next_run_completes_without_duplicates(
     assert export_content(interrupted.conn, latest) == export_content(race.conn, reference)
 
 
+def test_the_landing_area_on_the_store_is_downloaded_once(interrupted, monkeypatch):
+    """A run without `--sources` ingests the store's landing area: each object is downloaded
+    once to be hashed; the next ingestion downloads none (each object's size, ETag and time are
+    those recorded then) and still reports every file as already in bronze."""
+    from orchestration.ingest import ingest
+
+    lake = interrupted.lake
+    downloads, download = [], Lake.download_file
+
+    def counting(self, layer, key, target):
+        downloads.append(key)
+        download(self, layer, key, target)
+
+    monkeypatch.setattr(Lake, "download_file", counting)
+    landing, bronze = lake.list("sources"), lake.list("bronze")
+    assert len(landing) == 6, landing
+    for _ in range(2):
+        report = ingest(lake)
+        assert report.landed == [] and report.refused == [], report
+        assert [name for name, _ in report.skipped] == landing
+        assert all(why.startswith("already in bronze as ") for _, why in report.skipped)
+        assert downloads == landing  # the first time only
+    assert lake.list("bronze") == bronze
+
+
 def test_store_stopped_before_run_fails_in_bounded_time(interrupted, store, batches):
     """Fault: the external object store is stopped before a run starts (S3_CONNECT_ATTEMPTS=3).
     Checks: the run retries with backoff (1 s, then 2 s), then exits non-zero within a bounded

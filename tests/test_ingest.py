@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
+import time
+from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
@@ -171,3 +174,85 @@ def test_a_run_without_purchases_in_bronze_builds_nothing_and_says_what_to_land(
     assert set(summary["stages"]) == {"check object store", "ingest"}
     assert len(list((lake / "bronze").rglob("clients__*.csv"))) == 1  # what landed stays
     assert not (lake / "warehouse" / "lakehouse.duckdb").exists()  # dbt never started
+
+
+# --- files already read ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Every file ingestion hashes (reads whole) and every upload to the landing area."""
+    import orchestration.ingest as ingest_module
+    from orchestration.storage import Lake
+
+    seen = SimpleNamespace(hashed=0, landing_uploads=[])
+    hash_file, upload = ingest_module.sha256_of, Lake.upload_file
+
+    def sha256_of(path):
+        seen.hashed += 1
+        return hash_file(path)
+
+    def upload_file(self, layer, key, source):
+        if layer == "sources":
+            seen.landing_uploads.append(key)
+        upload(self, layer, key, source)
+
+    monkeypatch.setattr(ingest_module, "sha256_of", sha256_of)
+    monkeypatch.setattr(Lake, "upload_file", upload_file)
+    return seen
+
+
+def local(lake_dir, state_dir):
+    from orchestration.settings import Settings
+    from orchestration.storage import Lake
+
+    return Lake(Settings(_env_file=None, lake_dir=lake_dir, LAKEHOUSE_STATE_DIR=state_dir))
+
+
+def test_a_file_already_in_bronze_is_not_read_again_until_it_changes(tmp_path, reads):
+    """The landing area grows every day: a file read once (and in bronze) is not copied or
+    hashed again while its stamp is unchanged, from `--sources` or from the landing area."""
+    from orchestration.ingest import HashedFiles, ingest
+
+    src = tmp_path / "src"
+    src.mkdir()
+    purchases = src / "purchases.csv"
+    (src / "clients.csv").write_text(f"{CLIENT_HEADER}\n1,Ann,ann@x.com,2024-01-01,France\n")
+    purchases.write_text(f"{PURCHASE_HEADER}\n1,1,Laptop,10.00,1,2024-02-01,10.00\n")
+    lake = local(tmp_path / "lake", tmp_path / "state")
+
+    first = ingest(lake, [src])
+    assert [item.source for item in first.landed] == ["clients.csv", "purchases.csv"]
+    assert (reads.hashed, reads.landing_uploads) == (2, ["clients.csv", "purchases.csv"])
+
+    again = ingest(lake, [src])
+    assert (
+        again.landed == [] and [why[:17] for _, why in again.skipped] == ["already in bronze"] * 2
+    )
+    assert (reads.hashed, reads.landing_uploads) == (2, ["clients.csv", "purchases.csv"])
+
+    # The landing area's copies are other files: each is read once, then no more.
+    assert [name for name, _ in ingest(lake).skipped] == ["clients.csv", "purchases.csv"]
+    assert reads.hashed == 4
+    assert len(ingest(lake).skipped) == 2 and reads.hashed == 4
+
+    # Rewritten in place with the same size and its old modification time put back: the
+    # change time still moves, so the file is read, and its new content lands.
+    before = purchases.stat()
+    time.sleep(0.05)
+    purchases.write_text(f"{PURCHASE_HEADER}\n1,1,Laptop,20.00,1,2024-02-01,20.00\n")
+    os.utime(purchases, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert purchases.stat().st_size == before.st_size
+    changed = ingest(lake, [src])
+    assert [item.source for item in changed.landed] == ["purchases.csv"]
+    assert reads.hashed == 5
+
+    # Another lake with the same state folder: bronze there holds none of the hashes recorded.
+    other = ingest(local(tmp_path / "other-lake", tmp_path / "state"), [src])
+    assert len(other.landed) == 2 and reads.hashed == 7
+
+    # An unreadable index is an empty one: every file is read, nothing is lost.
+    index = HashedFiles(lake.settings).path
+    index.write_text("{not json")
+    assert len(ingest(lake, [src]).skipped) == 2 and reads.hashed == 9
+    assert sorted(json.loads(index.read_text())) == [str(src / "clients.csv"), str(purchases)]
