@@ -562,8 +562,8 @@ def ingest_sources(
     """Land every landing-area file not yet in bronze (by content hash), in file-name order.
 
     `local_copies` maps landing keys to the local files they come from (`lakehouse ingest
-    <paths>`, `run --sources`): each is uploaded to the landing area first, unless `HashedFiles`
-    shows it is already in bronze.
+    <paths>`, `run --sources`): a CSV is uploaded to the landing area when it is read, and one
+    that `HashedFiles` shows is already in bronze is neither uploaded nor read.
     """
     started = time.monotonic()
     report = IngestReport()
