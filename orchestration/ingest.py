@@ -18,7 +18,6 @@ import csv
 import hashlib
 import itertools
 import json
-import os
 import tempfile
 import threading
 import time
@@ -38,7 +37,7 @@ import pyarrow.parquet as pq
 
 from orchestration.layout import BRONZE_NAME, ENTITIES, PARSED_PREFIX, bronze_key, parsed_key
 from orchestration.settings import Settings
-from orchestration.storage import Lake, file_stamp
+from orchestration.storage import Lake, file_stamp, replace_file
 
 # A chunk of whole lines is split at once (here or by a worker thread): its Arrow arrays take
 # several times its size, so the chunk bounds ingestion's memory per thread.
@@ -477,14 +476,9 @@ class HashedFiles:
 
     def save(self) -> None:
         """Write the index in one step (a lost write only costs one more read of the files)."""
-        if not self.changed:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.entries, handle, indent=0, sort_keys=True)
-        os.replace(tmp, self.path)
-        self.changed = False
+        if self.changed:
+            replace_file(self.path, json.dumps(self.entries, indent=0, sort_keys=True).encode())
+            self.changed = False
 
 
 def _now() -> datetime:

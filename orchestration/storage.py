@@ -194,12 +194,7 @@ class Lake:
     def write_bytes(self, layer: str, key: str, data: bytes) -> None:
         """Write one object in a single step: readers see the old or the new content, never half."""
         if self.is_local:
-            path = self._path(layer, key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
+            replace_file(self._path(layer, key), data)
             return
         self._s3_call(
             f"write {self.uri(layer, key)}",
@@ -291,6 +286,15 @@ class Lake:
                 if name not in seen:
                     seen.add(name)
                     yield name
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write a local file in one step: readers see the old or the new content, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
 
 
 def file_stamp(path: Path) -> str:
