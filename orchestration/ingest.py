@@ -474,6 +474,20 @@ class HashedFiles:
             self.entries[location] = [stamp, sha]
             self.changed = True
 
+    def forget_gone(self, listed_root: str | None = None, listed: set[str] = frozenset()) -> None:
+        """Drop the entries of files that are gone, so that the index does not keep every file
+        that ever passed through the landing area or a `--sources` folder: an object under
+        `listed_root` (a folder just listed in full) that `listed` does not hold, and a local
+        file that no longer exists. A file that comes back is read again, once."""
+        for location in list(self.entries):
+            if listed_root is not None and location.startswith(f"{listed_root}/"):
+                gone = location not in listed
+            else:
+                gone = Path(location).is_absolute() and not Path(location).exists()
+            if gone:
+                del self.entries[location]
+                self.changed = True
+
     def save(self) -> None:
         """Write the index in one step (a lost write only costs one more read of the files)."""
         if self.changed:
@@ -566,7 +580,8 @@ def ingest_sources(
     known = existing_hashes(lake)
     hashed = HashedFiles(lake.settings)
     local_copies = local_copies or {}
-    stamps = lake.stamps("sources") if keys is None else {}
+    listed_landing = keys is None
+    stamps = lake.stamps("sources") if listed_landing else {}
     keys = sorted(keys if keys is not None else stamps)
     with tempfile.TemporaryDirectory(prefix="lakehouse-ingest-") as tmp:
         for key in keys:
@@ -621,6 +636,10 @@ def ingest_sources(
             known[sha[:12]] = target_key
             report.landed.append(Landed(key, entity, target_key, rows, malformed))
             time.sleep(0.000002)  # distinct microsecond stamps keep batch order strict
+    if listed_landing:
+        hashed.forget_gone(lake.uri("sources"), {lake.uri("sources", key) for key in keys})
+    else:
+        hashed.forget_gone()
     hashed.save()
     stored = {key.split("/", 1)[0] for key in known.values()}
     report.missing_entities = [entity for entity in ENTITIES if entity not in stored]

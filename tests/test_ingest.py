@@ -256,3 +256,43 @@ def test_a_file_already_in_bronze_is_not_read_again_until_it_changes(tmp_path, r
     index.write_text("{not json")
     assert len(ingest(lake, [src]).skipped) == 2 and reads.hashed == 9
     assert sorted(json.loads(index.read_text())) == [str(src / "clients.csv"), str(purchases)]
+
+
+def test_the_index_forgets_files_that_are_gone(tmp_path, reads):
+    """A file deleted from a `--sources` folder or the landing area leaves the index, which
+    would otherwise grow with every file ever ingested; a file that comes back is read again."""
+    from orchestration.ingest import HashedFiles, ingest
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "clients.csv").write_text(f"{CLIENT_HEADER}\n1,Ann,ann@x.com,2024-01-01,France\n")
+    (src / "purchases.csv").write_text(f"{PURCHASE_HEADER}\n1,1,Laptop,10.00,1,2024-02-01,10.00\n")
+    lake = local(tmp_path / "lake", tmp_path / "state")
+    ingest(lake, [src])
+    ingest(lake)  # the landing area's copies are indexed too
+    index = HashedFiles(lake.settings).path
+    landing = tmp_path / "lake" / "sources"
+    assert sorted(json.loads(index.read_text())) == sorted(
+        str(folder / name) for folder in (src, landing) for name in ("clients.csv", "purchases.csv")
+    )
+
+    (src / "purchases.csv").unlink()
+    assert len(ingest(lake, [src]).skipped) == 1
+    (landing / "clients.csv").unlink()
+    assert len(ingest(lake).skipped) == 1
+    assert sorted(json.loads(index.read_text())) == [
+        str(landing / "purchases.csv"), str(src / "clients.csv")
+    ]  # fmt: skip
+    assert reads.hashed == 4
+
+    # An object store's landing area: what a full listing no longer holds is dropped, and the
+    # entries of other roots (another lake's landing area) stay.
+    hashed = HashedFiles(lake.settings)
+    hashed.entries = {
+        "s3://sources/a.csv": ["1:e:t", "a" * 64],
+        "s3://sources/day/b.csv": ["1:e:t", "b" * 64],
+        "s3://other-sources/c.csv": ["1:e:t", "c" * 64],
+    }
+    hashed.forget_gone("s3://sources", {"s3://sources/a.csv"})
+    assert sorted(hashed.entries) == ["s3://other-sources/c.csv", "s3://sources/a.csv"]
+    assert hashed.changed
