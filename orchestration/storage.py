@@ -288,10 +288,18 @@ class Lake:
                     yield name
 
 
+# The process's umask, read once at import (reading it means setting it): a file written by
+# `replace_file` gets the mode that open() would give it, not mkstemp's owner-only 0600, so a
+# dashboard running as another user reads `latest.json` as it reads the Parquet files.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def replace_file(path: Path, data: bytes) -> None:
     """Write a local file in one step: readers see the old or the new content, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, 0o666 & ~_UMASK)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.replace(tmp, path)

@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from orchestration.settings import PROJECT_ROOT, Settings
+from orchestration.storage import replace_file
 
 # What a unit test's outcome can depend on: the dbt project's code and configuration (the docs
 # blocks are in models/; docs/ is prose outside dbt's paths, and editing it re-runs nothing).
@@ -97,13 +98,9 @@ def record_pass(settings: Settings, unit_test_plan: UnitTestPlan, passed: int) -
     """After a successful build that ran them: remember the code they passed on."""
     if not unit_test_plan.run or passed == 0:
         return
-    path = record_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "fingerprint": unit_test_plan.fingerprint,
         "passed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "unit_tests_passed": passed,
     }
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    partial.replace(path)
+    replace_file(record_path(settings), (json.dumps(record, indent=2) + "\n").encode())

@@ -80,6 +80,19 @@ def model_path(lake, latest, model):
     return lake / layer / latest["run_folder"] / f"{model}.parquet"
 
 
+def test_the_published_documents_are_as_readable_as_the_parquet_files(published):
+    """latest.json and the JSON documents are written through a temporary file (mkstemp makes
+    it owner-only): they keep the mode a plain write gives, as the Parquet files do, so a
+    dashboard running as another user can read the run it is shown."""
+    lake, latest = published
+    mode = model_path(lake, latest, "fct_sales").stat().st_mode & 0o777
+    run_folder = lake / "gold" / latest["run_folder"]
+    documents = [lake / "gold" / "latest.json", *run_folder.glob("*.json")]
+    assert len(documents) >= 3
+    modes = {path.name: path.stat().st_mode & 0o777 for path in documents}
+    assert modes == dict.fromkeys(modes, mode)
+
+
 @pytest.mark.parametrize("model", sorted(CONTRACT))
 def test_model_has_its_key_and_columns(published, model):
     lake, latest = published
