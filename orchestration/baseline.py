@@ -75,6 +75,7 @@ ID_PATTERN = r"[0-9]{1,18}"
 QUANTITY_PATTERN = r"[+-]?[0-9]{1,18}(\.0+)?"
 MONEY_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 MONEY_MAX_DIGITS = 16  # DECIMAL(18,2)
+MONEY_MAX_CENTS = 10**18 - 1  # 9999999999999999.99, the largest DECIMAL(18,2)
 EMAIL_PATTERN = r"[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}"
 DATE_LAYOUTS = (  # (pattern, how to rebuild YYYY-MM-DD from it)
     (r"[0-9]{4}-[0-9]{2}-[0-9]{2}", None),
@@ -296,11 +297,20 @@ def parse_cents(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ok, np.where(negative, -cents, cents), 0), ok
 
 
-def parse_price(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(cents, valid?) of a price: a plain decimal not negative as written (-0.004 is refused
-    although it rounds to 0.00; -0.00 is a zero price)."""
+def parse_price(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cents, parsed?, valid?) of a price: valid when a plain decimal not negative as written
+    (-0.004 is refused although it rounds to 0.00; -0.00 is a zero price)."""
     cents, ok = parse_cents(text)
-    return cents, ok & ~_matches(text, r"-.*[1-9].*")
+    return cents, ok, ok & ~_matches(text, r"-.*[1-9].*")
+
+
+def total_overflows(
+    cents: np.ndarray, parsed: np.ndarray, quantity: np.ndarray, quantity_ok: np.ndarray
+) -> np.ndarray:
+    """|price × quantity| exceeds DECIMAL(18,2), tested without forming the product (int64
+    would wrap): b > ⌊M / a⌋ ⟺ a × b > M for positive integers."""
+    price, count = np.abs(cents), np.abs(quantity)
+    return parsed & quantity_ok & (price > 0) & (count > MONEY_MAX_CENTS // np.maximum(price, 1))
 
 
 def _iso_text(text: pd.Series, layout: str | None) -> pd.Series:
@@ -447,7 +457,7 @@ def silver_purchases(raw: pd.DataFrame, client_ids: np.ndarray, as_of: np.dateti
     purchase_id = parse_id(raw["id_purchase"])
     client_id = parse_id(raw["id_client"])
     product = per_distinct(raw["product"], canonical_product)
-    price, price_ok = per_distinct(raw["price"], lambda s: parse_price(clean_text(s)))
+    price, price_parsed, price_ok = per_distinct(raw["price"], lambda s: parse_price(clean_text(s)))
     quantity, quantity_ok = per_distinct(raw["quantity"], lambda s: parse_quantity(clean_text(s)))
     bought = per_distinct(raw["purchase_date"], lambda s: parse_dates(clean_text(s)))
     total, total_ok = per_distinct(raw["total"], lambda s: parse_cents(clean_text(s)))
@@ -458,7 +468,12 @@ def silver_purchases(raw: pd.DataFrame, client_ids: np.ndarray, as_of: np.dateti
         "invalid_client_id": well_formed & (client_id == 0),
         "unknown_product": well_formed & pd.isna(product),
         "invalid_price": well_formed & ~(price_ok & (price >= 0)),
-        "invalid_quantity": well_formed & ~(quantity_ok & (quantity >= 1)),
+        # Also a quantity that makes the total too large for DECIMAL(18,2) (the models' choice).
+        "invalid_quantity": well_formed
+        & (
+            ~(quantity_ok & (quantity >= 1))
+            | total_overflows(price, price_parsed, quantity, quantity_ok)
+        ),
         "invalid_purchase_date": well_formed & np.isnat(bought),
         "future_purchase_date": ~np.isnat(bought) & (bought > as_of),
         "orphan_purchase": well_formed & (client_id > 0) & ~np.isin(client_id, client_ids),

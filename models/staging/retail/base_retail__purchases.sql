@@ -119,8 +119,8 @@ typed as (
 
 priced as (
 
-    -- Null when price × quantity does not fit DECIMAL(18,2): a refused line cannot fail the
-    -- build, and a passing one fails the `not_null` test on the silver total.
+    -- Null when price × quantity does not fit DECIMAL(18,2) (rule 6 then refuses the quantity)
+    -- or when either is missing: a refused line cannot fail the build.
     select
         *,
         {{ lakehouse.try_decimal('round(parsed_price * parsed_quantity, 2)') }} as computed_total
@@ -162,8 +162,13 @@ new_lines as (
             parsed_price is null
             or (price_text like '-%' and not {{ lakehouse.matches('price_text', '-[0.]*') }})
         ) as is_invalid_price,
-        _malformed_error is null and (parsed_quantity is null or parsed_quantity < 1)
-            as is_invalid_quantity,
+        -- A valid price times this quantity must fit DECIMAL(18,2), or the line would have no
+        -- total: one absurd quantity is refused with its line rather than failing the build.
+        _malformed_error is null and (
+            parsed_quantity is null
+            or parsed_quantity < 1
+            or (parsed_price is not null and computed_total is null)
+        ) as is_invalid_quantity,
         _malformed_error is null and parsed_purchase_date is null as is_invalid_purchase_date
     from totals_checked
 
