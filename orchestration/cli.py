@@ -469,20 +469,22 @@ def run(
     """
     try:
         summary = _run_pipeline(sources, as_of, dbt_tasks, full_refresh, quiet or as_json)
-    except _Failed as exc:
+    except (_Failed, ValidationError) as exc:  # a bad setting: `main` prints it on stderr
         if as_json:  # a script gets JSON either way: the flow's summary, or why it never started
-            refused = {"status": "refused", "error": exc.message}
-            out.print_json(json.dumps(exc.summary or refused, default=str))
-        raise
-    except ValidationError as exc:  # a bad setting; `main` prints it on stderr
-        if as_json:
-            refused = {"status": "refused", "error": " ".join(_settings_errors(exc))}
-            out.print_json(json.dumps(refused))
+            out.print_json(json.dumps(_unfinished_run(exc), default=str))
         raise
     if as_json:
         out.print_json(json.dumps(summary, default=str))
     elif not quiet:
         _print_run(summary)
+
+
+def _unfinished_run(exc: _Failed | ValidationError) -> dict:
+    """`run --json`'s document for a run that did not succeed: the summary of a flow that
+    started and failed, else a refusal saying why the run never started."""
+    if isinstance(exc, ValidationError):
+        return {"status": "refused", "error": " ".join(_settings_errors(exc))}
+    return exc.summary or {"status": "refused", "error": exc.message}
 
 
 def _run_pipeline(
