@@ -337,7 +337,7 @@ def build_fixture_lake(
         "rpt_product_analytics": (PRODUCT_COLUMNS, PRODUCTS),
         "rpt_country_analytics": (COUNTRY_COLUMNS, COUNTRIES),
         "rpt_distribution_statistics": (
-            {"metric": "varchar", "statistic": "varchar", "value": "decimal(18,4)"},
+            {"metric": "varchar", "statistic": "varchar", "value": "decimal(22,4)"},
             distribution,
         ),
         "rpt_distribution_histograms": (HISTOGRAM_COLUMNS, HISTOGRAMS),

@@ -1,6 +1,6 @@
 -- Distribution statistics of order value (total), unit price (price) and quantity over the
 -- order lines of fct_sales, plus overall totals, as (metric, statistic, value) rows (SPEC §4).
--- value is DECIMAL(18,4): means exact and rounded once to 2 decimals (half away from zero);
+-- value is DECIMAL(22,4): means exact and rounded once to 2 decimals (half away from zero);
 -- min, max, mode, median and quantiles exact (linear interpolation between cent values never
 -- needs more than 4 decimals); the sample standard deviation rounded to 4 decimals.
 
@@ -153,7 +153,7 @@ statistics as (
     select
         metric,
         'mean' as statistic,
-        cast({{ lakehouse.money_avg('total_cents', 'observations') }} as decimal(18, 4)) as value
+        cast({{ lakehouse.money_avg('total_cents', 'observations') }} as decimal(22, 4)) as value
     from per_metric
     union all
     select
@@ -164,57 +164,57 @@ statistics as (
                 {{ lakehouse.sample_std_from_sums('observations', 'total_cents', 'total_squares') }}
                 / 100,
                 4
-            ) as decimal(18, 4)
+            ) as decimal(22, 4)
         ) as value
     from per_metric
     union all
     select
         metric,
         'min' as statistic,
-        cast(min_cents * 0.01 as decimal(18, 4)) as value
+        cast(min_cents * 0.01 as decimal(22, 4)) as value
     from per_metric
     union all
     select
         metric,
         'max' as statistic,
-        cast(max_cents * 0.01 as decimal(18, 4)) as value
+        cast(max_cents * 0.01 as decimal(22, 4)) as value
     from per_metric
     union all
     select
         metric,
         statistic,
-        cast(quantile_cents * 0.01 as decimal(18, 4)) as value
+        cast(quantile_cents * 0.01 as decimal(22, 4)) as value
     from quantiles
     union all
     select
         'quantity' as metric,
         'mode' as statistic,
-        cast(observation_cents * 0.01 as decimal(18, 4)) as value
+        cast(observation_cents * 0.01 as decimal(22, 4)) as value
     from quantity_mode
     where frequency_rank = 1
     union all
     select
         'overall' as metric,
         'total_revenue' as statistic,
-        cast(total_revenue as decimal(18, 4)) as value
+        cast(total_revenue as decimal(22, 4)) as value
     from overall
     union all
     select
         'overall' as metric,
         'total_orders' as statistic,
-        cast(total_orders as decimal(18, 4)) as value
+        cast(total_orders as decimal(22, 4)) as value
     from overall
     union all
     select
         'overall' as metric,
         'total_quantity' as statistic,
-        cast(total_quantity as decimal(18, 4)) as value
+        cast(total_quantity as decimal(22, 4)) as value
     from overall
     union all
     select
         'overall' as metric,
         'unique_customers' as statistic,
-        cast(unique_customers as decimal(18, 4)) as value
+        cast(unique_customers as decimal(22, 4)) as value
     from overall
 
 ),
