@@ -26,7 +26,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from orchestration import dbt_runner, run_report, unit_tests
-from orchestration.export import export, gate_message, new_run_id, quality_gate
+from orchestration.export import ExportError, export, gate_message, new_run_id, quality_gate
 from orchestration.incremental import (
     CODE_VARIABLE,
     FULL_REFRESH_MODELS_VARIABLE,
@@ -35,9 +35,9 @@ from orchestration.incremental import (
     record_built_code,
 )
 from orchestration.ingest import IngestReport, ingest
-from orchestration.runlock import run_lock
+from orchestration.runlock import RunLocked, run_lock
 from orchestration.settings import PROJECT_ROOT, Settings, get_settings
-from orchestration.storage import CredentialsRefused, Lake
+from orchestration.storage import CredentialsRefused, Lake, StorageError
 
 
 def _retry_unless_refused(task, task_run, state) -> bool:
@@ -307,6 +307,42 @@ class NothingToBuild(RuntimeError):
     """Bronze lacks an entity: silver reads both, and dbt would fail on a missing folder."""
 
 
+# The failures the run explains in its own words: the command's error line and the run report
+# name the cause (a failed dbt node, the quality score, an unreachable store…), and dbt.log
+# holds dbt's details. Anything else is a bug, and keeps its traceback.
+EXPLAINED_FAILURES = (
+    dbt_runner.DbtError,
+    QualityGateFailed,
+    NothingToBuild,
+    StorageError,
+    ExportError,
+    RunLocked,
+)
+
+
+class _ExplainedFailuresWithoutTraceback(logging.Filter):
+    """Prefect logs a failed task and the failed flow each with the exception's traceback: two
+    screens of Prefect's own frames before the command's one-line error, for a failing data test
+    or a low quality score. On the console, such a record keeps its line and loses the
+    traceback. Prefect's API handler (a served run's server) sees the record first, whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], EXPLAINED_FAILURES):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_explained_failures() -> None:
+    """Add the filter to Prefect's console handler (on the root logger), once."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+            isinstance(existing, _ExplainedFailuresWithoutTraceback) for existing in handler.filters
+        ):
+            handler.addFilter(_ExplainedFailuresWithoutTraceback())
+
+
 @task(name="check object store")
 def check_store_task() -> str:
     """Fail early, with the endpoint named, when the lake cannot be reached (bounded backoff)."""
@@ -343,6 +379,7 @@ def pipeline(
 ) -> dict:
     """Ingest the landing area (and `sources`, if given), build, document and publish.
     `full_refresh` rebuilds silver and the sales fact from all of bronze."""
+    quiet_explained_failures()
     as_of_date = as_of_date or datetime.now(UTC).strftime("%Y-%m-%d")
     run_id = new_run_id()
     durations: dict[str, float] = {}

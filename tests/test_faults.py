@@ -686,6 +686,32 @@ def test_export_killed_midway_readers_keep_previous_run(race, tmp_path):
     assert list(lake.iter_folders("silver", "runs/")) == [latest["run_id"]]
 
 
+def test_only_an_unexplained_failure_keeps_its_traceback_on_the_console():
+    """The console filter drops the traceback of a failure the run explains (a dbt build that
+    failed) and keeps that of any other exception, which is a bug to report."""
+    import logging
+    import sys
+
+    from orchestration.dbt_runner import DbtError
+    from orchestration.flow import _ExplainedFailuresWithoutTraceback
+
+    def record_of(exc: Exception) -> logging.LogRecord:
+        try:
+            raise exc
+        except Exception:
+            info = sys.exc_info()
+        return logging.LogRecord(
+            "prefect.task_runs", logging.ERROR, __file__, 1, "failed", (), info
+        )
+
+    quiet = _ExplainedFailuresWithoutTraceback()
+    explained, bug = record_of(DbtError("dbt build failed")), record_of(KeyError("run_id"))
+    assert quiet.filter(explained) and quiet.filter(bug)  # both lines are still shown
+    assert explained.exc_info is None
+    assert bug.exc_info is not None and isinstance(bug.exc_info[1], KeyError)
+    assert "Traceback" in logging.Formatter().format(bug)
+
+
 def test_quality_gate_fails_before_export_and_keeps_previous_data(
     race, tmp_path, prefect_api, state_dir
 ):
@@ -714,6 +740,9 @@ def test_quality_gate_fails_before_export_and_keeps_previous_data(
     assert gate, message[-4000:]
     assert float(gate[1]) < 99.9
     assert "Nothing was published: the dashboard keeps the previous export" in message
+    # Prefect's line for the failed flow stays; its traceback, which says nothing more, goes.
+    assert "Encountered exception during execution: QualityGateFailed" in message
+    assert "Traceback" not in result.stderr, result.stderr[-4000:]
 
     assert latest_path.read_bytes() == before
     assert folder_digest(race.lake_dir / "gold" / previous["run_folder"]) == previous_files
@@ -767,6 +796,8 @@ def test_an_incremental_table_from_older_models_fails_the_run_until_a_full_refre
     assert result.returncode != 0, result.stdout
     assert "model.lakehouse.base_retail__purchases" in message, message[-4000:]
     assert "rebuild once with `lakehouse run --full-refresh`" in message, message[-4000:]
+    assert "Task run failed with exception: DbtError" in message
+    assert "Traceback" not in result.stderr, result.stderr[-4000:]
     assert latest_path.read_bytes() == before
 
     result = lakehouse(
