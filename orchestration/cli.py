@@ -469,7 +469,7 @@ def run(
     """
     try:
         summary = _run_pipeline(sources, as_of, dbt_tasks, full_refresh, quiet or as_json)
-    except (_Failed, ValidationError) as exc:  # a bad setting: `main` prints it on stderr
+    except (_Failed, ValidationError) as exc:  # `main` prints a bad setting on stderr
         if as_json:  # a script gets JSON either way: the flow's summary, or why it never started
             out.print_json(json.dumps(_unfinished_run(exc), default=str))
         raise
