@@ -4,6 +4,10 @@
 -- min, max, mode, median and quantiles exact (linear interpolation between cent values never
 -- needs more than 4 decimals); the sample standard deviation rounded to 4 decimals.
 
+{#- The type of `value` (the contract's decimal(22,4)): an order line may be as large as
+    DECIMAL(18,2) allows, and its statistics keep 4 decimals. -#}
+{%- set value_type = 'decimal(22, 4)' %}
+
 {#- metric, column, observation (DECIMAL) -#}
 {%- set metrics = [
     ('order_value', 'total', 'total'),
@@ -153,7 +157,7 @@ statistics as (
     select
         metric,
         'mean' as statistic,
-        cast({{ lakehouse.money_avg('total_cents', 'observations') }} as decimal(22, 4)) as value
+        cast({{ lakehouse.money_avg('total_cents', 'observations') }} as {{ value_type }}) as value
     from per_metric
     union all
     select
@@ -164,57 +168,57 @@ statistics as (
                 {{ lakehouse.sample_std_from_sums('observations', 'total_cents', 'total_squares') }}
                 / 100,
                 4
-            ) as decimal(22, 4)
+            ) as {{ value_type }}
         ) as value
     from per_metric
     union all
     select
         metric,
         'min' as statistic,
-        cast(min_cents * 0.01 as decimal(22, 4)) as value
+        cast(min_cents * 0.01 as {{ value_type }}) as value
     from per_metric
     union all
     select
         metric,
         'max' as statistic,
-        cast(max_cents * 0.01 as decimal(22, 4)) as value
+        cast(max_cents * 0.01 as {{ value_type }}) as value
     from per_metric
     union all
     select
         metric,
         statistic,
-        cast(quantile_cents * 0.01 as decimal(22, 4)) as value
+        cast(quantile_cents * 0.01 as {{ value_type }}) as value
     from quantiles
     union all
     select
         'quantity' as metric,
         'mode' as statistic,
-        cast(observation_cents * 0.01 as decimal(22, 4)) as value
+        cast(observation_cents * 0.01 as {{ value_type }}) as value
     from quantity_mode
     where frequency_rank = 1
     union all
     select
         'overall' as metric,
         'total_revenue' as statistic,
-        cast(total_revenue as decimal(22, 4)) as value
+        cast(total_revenue as {{ value_type }}) as value
     from overall
     union all
     select
         'overall' as metric,
         'total_orders' as statistic,
-        cast(total_orders as decimal(22, 4)) as value
+        cast(total_orders as {{ value_type }}) as value
     from overall
     union all
     select
         'overall' as metric,
         'total_quantity' as statistic,
-        cast(total_quantity as decimal(22, 4)) as value
+        cast(total_quantity as {{ value_type }}) as value
     from overall
     union all
     select
         'overall' as metric,
         'unique_customers' as statistic,
-        cast(unique_customers as decimal(22, 4)) as value
+        cast(unique_customers as {{ value_type }}) as value
     from overall
 
 ),
